@@ -1,0 +1,215 @@
+"""aiortc adapters: answer an offer, tap raw Opus payloads, send pre-encoded packets.
+
+Inbound audio is taken straight from the RTP receiver, before aiortc's own jitter buffer
+and decoder thread (see MEDIA_NOTES.md: that buffer stalls on one lost packet and its
+frame queue grows without bound when nobody calls ``recv()``). This wraps the receiver's
+private ``_handle_rtp_packet``; aiortc is pinned to 1.16.0 for that reason.
+
+Outbound audio is a track whose ``recv()`` returns ``av.Packet`` objects: aiortc's sender
+then only packetizes them, so one Opus encode of a mix can go to many listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import re
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtp import RtpPacket
+
+SAMPLE_RATE = 48_000
+FRAME_SAMPLES = 960
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+# 5 packets = 100 ms: a listener that falls further behind loses its oldest audio
+# rather than accumulating delay (or memory).
+OUTBOUND_QUEUE_PACKETS = 5
+
+# (sequence number, Opus payload, RFC 6464 level as (vad, -dBov) or None)
+PayloadSink = Callable[[int, bytes, "tuple[bool, int] | None"], None]
+
+
+def new_peer_connection() -> RTCPeerConnection:
+    # No STUN: the default public server times out where the network is closed.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def opus_capabilities() -> list[RTCRtpCodecCapability]:
+    caps = RTCRtpSender.getCapabilities("audio")
+    assert caps is not None
+    return [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
+
+
+def prefer_opus(transceiver: RTCRtpTransceiver) -> None:
+    transceiver.setCodecPreferences(opus_capabilities())
+
+
+_HOST_CANDIDATE = re.compile(
+    r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.MULTILINE
+)
+_CONNECTION_LINE = re.compile(r"^c=IN IP[46] \S+$", re.MULTILINE)
+
+
+def announce_host_candidates(sdp: str, address: str) -> str:
+    """Rewrite the address of every host candidate (and the c= lines) to ``address``.
+
+    For a server behind NAT or in a container: the addresses it binds are not the ones
+    its clients can reach.
+    """
+    family = "IP6" if ":" in address else "IP4"
+    sdp = _HOST_CANDIDATE.sub(lambda m: m.group(1) + address + m.group(3), sdp)
+    return _CONNECTION_LINE.sub(f"c=IN {family} {address}", sdp)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, sink: PayloadSink) -> None:
+    """Route the receiver's RTP payloads to ``sink`` and bypass aiortc's decode path.
+
+    aiortc's own handler would feed its jitter buffer and decoder thread, whose output
+    queue nobody drains; replacing it keeps both empty. RTCP receiver statistics are
+    still kept so the sender gets honest receiver reports.
+    """
+    stats: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not receiver._enabled:
+            return
+        stream = stats.get(packet.ssrc)
+        if stream is None:
+            stream = stats[packet.ssrc] = StreamStatistics(SAMPLE_RATE)
+        stream.add(packet)
+        if packet.payload:
+            sink(packet.sequence_number, packet.payload, packet.extensions.audio_level)
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+class PacketTrack(MediaStreamTrack):
+    """An outbound audio track fed with encoded Opus packets by the room clock.
+
+    The queue is bounded: when the sender falls behind, the oldest packet is dropped.
+    Items carry the tick number so latency probes can tell which tick went out when.
+    """
+
+    kind = "audio"
+
+    def __init__(self, maxsize: int = OUTBOUND_QUEUE_PACKETS) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue[tuple[int, av.Packet] | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self.sent = 0
+        self.on_sent: Callable[[int], None] | None = None
+
+    def push(self, tick: int, packet: av.Packet) -> None:
+        if self.readyState != "live":
+            return
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait((tick, packet))
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        item = await self._queue.get()
+        if item is None:
+            raise MediaStreamError
+        tick, packet = item
+        self.sent += 1
+        if self.on_sent is not None:
+            self.on_sent(tick)
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            # Wake a pending recv() so the sender loop ends.
+            while True:
+                try:
+                    self._queue.put_nowait(None)
+                    break
+                except asyncio.QueueFull:
+                    self._queue.get_nowait()
+        super().stop()
+
+
+def make_packet(payload: bytes, pts: int) -> av.Packet:
+    # aiortc's sender stops for good on a packet without int pts and time_base.
+    packet = av.Packet(payload)
+    packet.pts = pts
+    packet.time_base = TIME_BASE
+    return packet
+
+
+class AnsweredPeer:
+    """One member's peer connection as answered by the server."""
+
+    def __init__(self, pc: RTCPeerConnection, sends_to_peer: bool, receives_from_peer: bool):
+        self.pc = pc
+        self.sends_to_peer = sends_to_peer
+        self.receives_from_peer = receives_from_peer
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+
+
+async def answer_offer(
+    sdp: str,
+    *,
+    outbound: Callable[[], MediaStreamTrack],
+    inbound: PayloadSink,
+    announce_address: str | None = None,
+    on_state: Callable[[RTCPeerConnection], Any] | None = None,
+) -> tuple[AnsweredPeer, str]:
+    """Answer a full (non-trickle) offer with one Opus audio stream each way at most.
+
+    ``outbound()`` is called only when the peer wants to receive audio. Returns the peer
+    and the answer SDP (ICE candidates included). Raises ``ValueError`` for an offer that
+    cannot be answered (bad SDP, no audio, no Opus); the connection is closed then.
+    """
+    pc = new_peer_connection()
+    # Created before the offer is applied, so Opus-only preferences drive the negotiation.
+    audio = pc.addTransceiver("audio", direction="sendrecv")
+    prefer_opus(audio)
+    tap_receiver(audio.receiver, inbound)
+    if on_state is not None:
+        pc.on("connectionstatechange", lambda: on_state(pc))
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if audio.mid is None:
+            raise ValueError("offer has no audio section")
+        for other in pc.getTransceivers():
+            if other is not audio:
+                # One audio stream per member: anything else is refused.
+                other.direction = "inactive"
+        peer_sends = audio._offerDirection in ("recvonly", "sendrecv")
+        peer_receives = audio._offerDirection in ("sendonly", "sendrecv")
+        if peer_receives:
+            audio.sender.replaceTrack(outbound())
+        else:
+            audio.direction = "recvonly"
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)  # waits for ICE gathering
+    except Exception as exc:
+        await pc.close()
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(f"cannot answer offer: {exc}") from exc
+    local = pc.localDescription.sdp
+    if announce_address:
+        local = announce_host_candidates(local, announce_address)
+    # Naming from the server's side: "sends_to_peer" = we send; "receives_from_peer" = we hear.
+    return AnsweredPeer(pc, sends_to_peer=peer_receives, receives_from_peer=peer_sends), local

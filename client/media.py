@@ -1,0 +1,100 @@
+"""The Python client's media: one aiortc peer connection to the room's server.
+
+Plays a microphone-like source (tone, file) when the user will speak, and records what
+the room sends back. Signaling is the client's ``webrtc_offer`` (a full offer, no trickle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiortc import RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import is_rtcp
+
+from audio.rtc import new_peer_connection, prefer_opus
+from audio.sources import PcmSource, Recorder, SourceTrack
+
+
+class ClientMedia:
+    """A member's audio connection.
+
+    ``source``: what to send (None: receive only). ``receive``: record what the room sends.
+    """
+
+    def __init__(
+        self,
+        source: PcmSource | None = None,
+        *,
+        receive: bool = True,
+        record_seconds: float = 600.0,
+    ) -> None:
+        if source is None and not receive:
+            raise ValueError("media that neither sends nor receives")
+        self.pc = new_peer_connection()
+        self.track: MediaStreamTrack | None = SourceTrack(source) if source is not None else None
+        self.recorder = Recorder(max_seconds=record_seconds)
+        direction = (
+            "sendrecv" if source is not None and receive
+            else "sendonly" if source is not None
+            else "recvonly"
+        )
+        self.transceiver = self.pc.addTransceiver(self.track or "audio", direction=direction)
+        prefer_opus(self.transceiver)
+        self.pc.on("track", self._on_track)
+        self.rtp_sent = 0
+        self.rtp_dropped = 0
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self.recorder.start(track)
+
+    @property
+    def direction(self) -> str:
+        return str(self.transceiver.direction)
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())  # gathers ICE
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    async def connect(self, send_offer: Callable[[str], Awaitable[Any]]) -> None:
+        """Offer through ``send_offer(sdp)`` (returning the answer SDP, or a reply
+        mapping with ``sdp``) and apply the answer."""
+        reply = await send_offer(await self.offer())
+        answer = reply["sdp"] if isinstance(reply, dict) else reply
+        await self.accept(str(answer))
+
+    def drop_outgoing_rtp(self, rate: float, rng: random.Random | None = None) -> None:
+        """Simulate packet loss: drop this fraction of our outgoing RTP (never RTCP)."""
+        transport = self.transceiver.sender.transport
+        send = transport._send_rtp
+        pick = rng or random.Random()
+
+        async def lossy_send(data: bytes) -> None:
+            if not is_rtcp(data):
+                self.rtp_sent += 1
+                if pick.random() < rate:
+                    self.rtp_dropped += 1
+                    return
+            await send(data)
+
+        transport._send_rtp = lossy_send  # type: ignore[method-assign]
+
+    def samples(self, last_seconds: float | None = None) -> np.ndarray:
+        return self.recorder.samples(last_seconds)
+
+    def save_wav(self, path: str | Path) -> None:
+        self.recorder.save_wav(path)
+
+    async def close(self) -> None:
+        await self.recorder.stop()
+        with contextlib.suppress(Exception):
+            await self.pc.close()
