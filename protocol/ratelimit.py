@@ -1,0 +1,35 @@
+"""A token bucket for per-connection request rates. Pure: the caller passes `now`."""
+
+from __future__ import annotations
+
+# A normal client never comes near these; a flood always does.
+DEFAULT_RATE = 50.0
+"""Requests per second allowed in the long run."""
+DEFAULT_BURST = 100
+"""Requests allowed at once after a quiet spell."""
+
+
+class TokenBucket:
+    """`burst` tokens at most, refilled at `rate` per second; each request takes one."""
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def allow(self, now: float) -> bool:
+        """Take one token if there is one; False means the request is over the rate."""
+        if self._last is not None and now > self._last:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+        # A clock that steps backwards must not mint tokens, nor freeze the bucket.
+        if self._last is None or now > self._last:
+            self._last = now
+        if self._tokens >= 1.0 - 1e-9:  # tolerate float drift in the refill sum
+            self._tokens = max(0.0, self._tokens - 1.0)
+            return True
+        return False
