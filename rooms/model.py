@@ -1,0 +1,311 @@
+"""The room as data: seats, members, the mic-link queue, and its wire views.
+
+PURE: no I/O. `rooms.machine` is the only code that changes a room, always on a `copy()`.
+`Member` and `MicRequest` are frozen (replaced, never mutated), so `copy()` can share them and
+stay cheap in a room of thousands; `Seat` is mutable and copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from protocol.schema import (
+    DEFAULT_AUTO_CHATROOM_AT,
+    LIVE_SEATS,
+    MAX_SEATS,
+    Mode,
+    Role,
+    SeatMode,
+)
+
+MODERATOR_ROLES = frozenset({Role.HOST, Role.ADMIN})
+
+
+@dataclass(slots=True)
+class Seat:
+    index: int
+    user: str | None = None
+    name: str | None = None
+    muted: bool = False
+    self_muted: bool = False
+    locked: bool = False
+    away: bool = False
+
+    def free(self) -> None:
+        """Empty the seat: `muted` and `locked` belong to the seat and stay."""
+        self.user = None
+        self.name = None
+        self.self_muted = False
+        self.away = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "user": self.user,
+            "name": self.name,
+            "muted": self.muted,
+            "self_muted": self.self_muted,
+            "locked": self.locked,
+            "away": self.away,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Seat:
+        return cls(
+            index=int(data["index"]),
+            user=data.get("user"),
+            name=data.get("name"),
+            muted=bool(data.get("muted", False)),
+            self_muted=bool(data.get("self_muted", False)),
+            locked=bool(data.get("locked", False)),
+            away=bool(data.get("away", False)),
+        )
+
+    def copy(self) -> Seat:
+        return replace(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user: str
+    name: str
+    role: Role
+    # Set while the member's last connection is gone: the time their place is given up.
+    away_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MicRequest:
+    user: str
+    name: str
+    at: float
+    note: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"user": self.user, "name": self.name, "at": self.at, "note": self.note}
+
+
+def seats_for(mode: Mode, seat_count: int) -> list[Seat]:
+    count = LIVE_SEATS if mode is Mode.LIVE else seat_count
+    return [Seat(i) for i in range(count)]
+
+
+@dataclass(slots=True)
+class Room:
+    """One room. `members` includes the host; `admins` mirrors the members with role admin.
+
+    `seats` holds exactly the seats of the current mode: 1 in live, `seat_count` in chatroom.
+    `invites` maps an invited user to the seat named in the invite (None: any free seat).
+    `version` grows by one with every committed change (`rooms.machine.apply` bumps it).
+    """
+
+    id: str
+    title: str
+    host: str
+    host_name: str
+    host_self_muted: bool = False
+    mode: Mode = Mode.LIVE
+    seat_count: int = MAX_SEATS
+    seat_mode: SeatMode = SeatMode.APPLY
+    auto_chatroom_at: int = DEFAULT_AUTO_CHATROOM_AT
+    seats: list[Seat] = field(default_factory=lambda: [Seat(0)])
+    members: dict[str, Member] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
+    banned: set[str] = field(default_factory=set)
+    queue: list[MicRequest] = field(default_factory=list)
+    invites: dict[str, int | None] = field(default_factory=dict)
+    version: int = 0
+    created_at: float = 0.0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def host_away_until(self) -> float | None:
+        host = self.members.get(self.host)
+        return host.away_until if host is not None else None
+
+    @property
+    def host_away(self) -> bool:
+        return self.host_away_until is not None
+
+    def copy(self) -> Room:
+        return replace(
+            self,
+            seats=[seat.copy() for seat in self.seats],
+            members=dict(self.members),
+            admins=set(self.admins),
+            banned=set(self.banned),
+            queue=list(self.queue),
+            invites=dict(self.invites),
+        )
+
+    def role_of(self, user: str) -> Role | None:
+        member = self.members.get(user)
+        return member.role if member is not None else None
+
+    def is_member(self, user: str) -> bool:
+        return user in self.members
+
+    def is_moderator(self, user: str) -> bool:
+        return self.role_of(user) in MODERATOR_ROLES
+
+    def moderators(self) -> frozenset[str]:
+        return frozenset({self.host, *self.admins})
+
+    def seated_users(self) -> dict[str, int]:
+        return {seat.user: seat.index for seat in self.seats if seat.user is not None}
+
+    def seat_of(self, user: str) -> Seat | None:
+        for seat in self.seats:
+            if seat.user == user:
+                return seat
+        return None
+
+    def seat_at(self, index: int) -> Seat | None:
+        if 0 <= index < len(self.seats):
+            return self.seats[index]
+        return None
+
+    def first_free_seat(self) -> Seat | None:
+        for seat in self.seats:
+            if seat.user is None and not seat.locked:
+                return seat
+        return None
+
+    def queue_position(self, user: str) -> int | None:
+        """1-based position of the user's mic-link request, or None."""
+        for i, request in enumerate(self.queue):
+            if request.user == user:
+                return i + 1
+        return None
+
+    @property
+    def audience_count(self) -> int:
+        return len(self.members) - (1 if self.host in self.members else 0)
+
+    def seated_count(self) -> int:
+        return sum(1 for seat in self.seats if seat.user is not None)
+
+    def speakers(self) -> set[str]:
+        """Who is heard: the host unless self-muted, seated users neither muted nor self-muted.
+
+        Away users stay speakers: the media layer simply gets no packets from them.
+        """
+        heard = set() if self.host_self_muted else {self.host}
+        for seat in self.seats:
+            if seat.user is not None and not seat.muted and not seat.self_muted:
+                heard.add(seat.user)
+        return heard
+
+    def next_deadline(self) -> float | None:
+        deadlines = [m.away_until for m in self.members.values() if m.away_until is not None]
+        return min(deadlines) if deadlines else None
+
+    # -- wire views ------------------------------------------------------------------------
+
+    def host_wire(self) -> dict[str, Any]:
+        return {
+            "user": self.host,
+            "name": self.host_name,
+            "self_muted": self.host_self_muted,
+            "away": self.host_away,
+        }
+
+    def seats_wire(self) -> list[dict[str, Any]]:
+        return [seat.to_wire() for seat in self.seats]
+
+    def queue_wire(self) -> list[dict[str, Any]]:
+        return [request.to_wire() for request in self.queue]
+
+    def state_for(self, user: str | None) -> dict[str, Any]:
+        """PROTOCOL.md "Room state"; the queue only for the host and admins."""
+        state: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "host": self.host_wire(),
+            "mode": self.mode.value,
+            "seats": self.seats_wire(),
+            "audience_count": self.audience_count,
+            "admins": sorted(self.admins),
+            "seat_mode": self.seat_mode.value,
+            "auto_chatroom_at": self.auto_chatroom_at,
+        }
+        if user is not None and self.is_moderator(user):
+            state["queue"] = self.queue_wire()
+        return state
+
+    def summary(self) -> dict[str, Any]:
+        """One `list_rooms` entry."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "host": {"user": self.host, "name": self.host_name},
+            "mode": self.mode.value,
+            "audience_count": self.audience_count,
+            "seated": self.seated_count(),
+        }
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (str, int, float, bool, None, list, dict): msgpack and JSON can carry it."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "host": self.host,
+            "host_name": self.host_name,
+            "host_self_muted": self.host_self_muted,
+            "mode": self.mode.value,
+            "seat_count": self.seat_count,
+            "seat_mode": self.seat_mode.value,
+            "auto_chatroom_at": self.auto_chatroom_at,
+            "seats": self.seats_wire(),
+            "members": [
+                [m.user, m.name, m.role.value, m.away_until] for m in self.members.values()
+            ],
+            "admins": sorted(self.admins),
+            "banned": sorted(self.banned),
+            "queue": [[r.user, r.name, r.at, r.note] for r in self.queue],
+            "invites": [[user, seat] for user, seat in self.invites.items()],
+            "version": self.version,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Room:
+        members = _members(data["members"])
+        return cls(
+            id=str(data["id"]),
+            title=str(data["title"]),
+            host=str(data["host"]),
+            host_name=str(data["host_name"]),
+            host_self_muted=bool(data["host_self_muted"]),
+            mode=Mode(data["mode"]),
+            seat_count=int(data["seat_count"]),
+            seat_mode=SeatMode(data["seat_mode"]),
+            auto_chatroom_at=int(data["auto_chatroom_at"]),
+            seats=[Seat.from_dict(seat) for seat in data["seats"]],
+            members=members,
+            admins={str(user) for user in data["admins"]},
+            banned={str(user) for user in data["banned"]},
+            queue=[
+                MicRequest(str(user), str(name), float(at), str(note))
+                for user, name, at, note in data["queue"]
+            ],
+            invites={
+                str(user): (None if seat is None else int(seat)) for user, seat in data["invites"]
+            },
+            version=int(data["version"]),
+            created_at=float(data["created_at"]),
+        )
+
+
+def _members(rows: Iterable[Any]) -> dict[str, Member]:
+    members: dict[str, Member] = {}
+    for user, name, role, away_until in rows:
+        members[str(user)] = Member(
+            str(user), str(name), Role(role), None if away_until is None else float(away_until)
+        )
+    return members

@@ -1,0 +1,212 @@
+"""`RoomService`: load -> apply -> commit, one command at a time per room on this node.
+
+The per-room `asyncio.Lock` keeps this node's commands to a room in line, so they rarely
+conflict; the store's version check makes it right across nodes, where a `Conflict` means
+reload and apply again. Events from `execute` go back to the caller, who sends the reply
+first; events nobody asked for (the sweeper's, other nodes') go to the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.schema import LIST_LIMIT_MAX, CreateRoom, ListRooms
+from rooms.machine import (
+    SYSTEM,
+    Actor,
+    Disconnect,
+    Event,
+    Expire,
+    Outcome,
+    RoomError,
+    apply,
+    check_offer,
+    create_room,
+)
+from rooms.model import Room
+from rooms.store import Conflict, EventSink, RoomStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE = 15.0
+DEFAULT_HOST_GRACE = 60.0
+# A room that changes under us this many times in a row is too busy: the client may retry.
+MAX_ATTEMPTS = 50
+
+
+def new_room_id() -> str:
+    return secrets.token_urlsafe(6)
+
+
+class _RoomLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class RoomService:
+    """The room commands' way to the store.
+
+    `settings` may be any object with `grace` / `host_grace` attributes (seconds); the keyword
+    arguments win over it.
+    """
+
+    def __init__(
+        self,
+        store: RoomStore,
+        settings: Any = None,
+        *,
+        grace: float | None = None,
+        host_grace: float | None = None,
+        clock: Callable[[], float] = time.time,
+        new_room_id: Callable[[], str] = new_room_id,
+    ) -> None:
+        self.store = store
+        self.grace = float(grace if grace is not None
+                           else getattr(settings, "grace", DEFAULT_GRACE))
+        self.host_grace = float(host_grace if host_grace is not None
+                                else getattr(settings, "host_grace", DEFAULT_HOST_GRACE))
+        self.clock = clock
+        self._new_room_id = new_room_id
+        self._locks: dict[str, _RoomLock] = {}
+        self._sink: EventSink | None = None
+
+    # -- life ------------------------------------------------------------------------------
+
+    def set_sink(self, sink: EventSink) -> None:
+        """Where the sweeper's events and other nodes' events go: `sink(room_id, room, events)`
+        with room None when the room closed. It may be a coroutine function."""
+        self._sink = sink
+
+    async def start(self) -> None:
+        """Start the store's delivery of other nodes' events to the sink."""
+        await self.store.start(self._deliver)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def _deliver(self, room_id: str, room: Room | None, events: list[Event]) -> None:
+        if self._sink is None or not events:
+            return
+        result = self._sink(room_id, room, events)
+        if inspect.isawaitable(result):
+            await result
+
+    # -- commands --------------------------------------------------------------------------
+
+    async def execute(self, actor: Actor, cmd: object) -> Outcome:
+        """Run one command; raises `RoomError` (nothing changed) or returns the outcome.
+
+        `list_rooms` answers with `Outcome(None, reply, [])`.
+        """
+        if isinstance(cmd, ListRooms):
+            return Outcome(None, await self.list_rooms(cmd.limit, cmd.cursor), [])
+        if isinstance(cmd, CreateRoom):
+            return await self._create(actor, cmd)
+        room_id = getattr(cmd, "room", None)
+        if not isinstance(room_id, str):
+            raise RoomError(ErrorCode.BAD_REQUEST, f"{type(cmd).__name__} is not a room command")
+        return await self._run(room_id, actor, cmd)
+
+    async def _create(self, actor: Actor, cmd: CreateRoom) -> Outcome:
+        for _ in range(MAX_ATTEMPTS):
+            outcome = create_room(self._new_room_id(), actor, cmd, self.clock())
+            try:
+                await self.store.commit(None, outcome.room, outcome.events)
+            except Conflict:
+                continue  # the id is taken: draw another
+            return outcome
+        raise ProtocolError(ErrorCode.INTERNAL, "could not find a free room id")
+
+    async def _run(self, room_id: str, actor: Actor, cmd: object,
+                   now: float | None = None) -> Outcome:
+        async with self._room_lock(room_id):
+            for _ in range(MAX_ATTEMPTS):
+                room = await self.store.load(room_id)
+                if room is None:
+                    raise RoomError(ErrorCode.NO_SUCH_ROOM, f"no room {room_id!r}")
+                outcome = apply(room, actor, cmd, self.clock() if now is None else now)
+                try:
+                    await self.store.commit(room, outcome.room, outcome.events)
+                except Conflict:
+                    continue  # changed by another node since we loaded it
+                return outcome
+        raise ProtocolError(ErrorCode.INTERNAL, "the room is too busy, try again")
+
+    @asynccontextmanager
+    async def _room_lock(self, room_id: str) -> AsyncIterator[None]:
+        entry = self._locks.get(room_id)
+        if entry is None:
+            entry = self._locks[room_id] = _RoomLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[room_id]
+
+    async def list_rooms(self, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        limit = max(1, min(limit, LIST_LIMIT_MAX))
+        rooms, next_cursor = await self.store.list_rooms(limit, cursor)
+        reply: dict[str, Any] = {"rooms": rooms}
+        if next_cursor is not None:
+            reply["cursor"] = next_cursor
+        return reply
+
+    async def get_room(self, room_id: str) -> Room | None:
+        return await self.store.load(room_id)
+
+    async def check_offer(self, actor: Actor, room_id: str) -> Room:
+        """The room, if the actor may connect media to it; else `RoomError`."""
+        room = await self.store.load(room_id)
+        check_offer(room, actor)
+        assert room is not None
+        return room
+
+    async def connection_lost(self, actor: Actor, room_id: str) -> Outcome | None:
+        """The actor's last connection to the room dropped: hold their place for the grace.
+
+        Returns the outcome (the caller fans its events out, as after `execute`), or None
+        when there is nothing to do (room gone, not a member).
+        """
+        try:
+            return await self._run(room_id, actor,
+                                   Disconnect(room_id, self.grace, self.host_grace))
+        except RoomError:
+            return None
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    async def sweep(self, now: float | None = None) -> list[tuple[str, Outcome]]:
+        """Apply the due away deadlines; their events go to the sink."""
+        now = self.clock() if now is None else now
+        done: list[tuple[str, Outcome]] = []
+        for room_id in await self.store.due_rooms(now):
+            try:
+                outcome = await self._run(room_id, SYSTEM, Expire(room_id), now)
+            except RoomError:
+                continue  # closed meanwhile
+            done.append((room_id, outcome))
+            await self._deliver(room_id, outcome.room, outcome.events)
+        return done
+
+    async def run_sweeper(self, interval: float = 1.0) -> None:
+        """Sweep forever (run it as a task; cancel it to stop)."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # the sweeper must outlive a bad room or a store hiccup
+                log.exception("sweep failed")
+            await asyncio.sleep(interval)
