@@ -1,0 +1,103 @@
+"""Start a voice room server: `python run_server.py --host 127.0.0.1 --port 8765`.
+
+Composition root only: read the Settings, build the parts (server/app.py), serve until SIGTERM
+or SIGINT, then stop gracefully (clients closed with 1001, exit status 0).
+
+`python run_server.py token --secret S --user U --name N [--ttl 3600]` prints a client token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from protocol.tokens import issue_token
+from protocol.validate import clean_name, is_user_id
+from server.app import build, describe
+from server.settings import ENV_PREFIX, Settings, parse_settings
+
+log = logging.getLogger("voiceroom")
+
+DEV_MODE_BANNER = """
+##########################################################################
+#  WARNING: DEVELOPMENT MODE - no secret is set.                         #
+#  Anyone who can reach this port can claim to be any user.              #
+#  Set --secret S (or VOICEROOM_SECRET) and hand out tokens made with    #
+#  `python run_server.py token --secret S --user U --name N` to turn     #
+#  token authentication on.                                              #
+##########################################################################"""
+
+
+def token_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="run_server.py token",
+        description="Print an HS256 client token for `hello {token}`.",
+    )
+    parser.add_argument("--secret", default=os.environ.get(ENV_PREFIX + "SECRET"),
+                        help=f"the server's secret [env {ENV_PREFIX}SECRET]")
+    parser.add_argument("--user", required=True, help="user id: 1 to 64 of A-Z a-z 0-9 _ . -")
+    parser.add_argument("--name", help="display name (default: the user id)")
+    parser.add_argument("--ttl", type=float, default=3600.0,
+                        help="seconds until the token expires (default 3600)")
+    args = parser.parse_args(argv)
+    if not args.secret:
+        parser.error(f"--secret (or {ENV_PREFIX}SECRET) is required")
+    if not is_user_id(args.user):
+        parser.error(f"--user {args.user!r}: must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
+    name = args.name if args.name is not None else args.user
+    if clean_name(name) is None:
+        parser.error(f"--name {name!r}: must be 1 to 64 characters")
+    if not args.ttl > 0:
+        parser.error("--ttl must be a number of seconds > 0")
+    print(issue_token(args.secret, args.user, name, args.ttl, time.time()))
+    return 0
+
+
+async def serve(settings: Settings) -> None:
+    app = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await app.start()
+    log.info("serving on %s (%s)", app.url,
+             ", ".join(f"{key} {value}" for key, value in describe(settings).items()))
+    if settings.dev_mode:
+        log.warning(DEV_MODE_BANNER)
+    try:
+        await stop.wait()
+        log.info("stopping: closing connections")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await app.stop()
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["token"]:
+        return token_main(args[1:])
+    settings = parse_settings(args, prog="run_server.py")
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        # The port is taken, the address is not ours, Redis is unreachable: say so, no traceback.
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The server's parts wired together: store -> RoomService -> MediaEngine -> Gateway.
+
+`run_server.py` (the command line) and the tests' in-process servers both build through here,
+so a test runs the same stack a user does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rooms.machine import Event
+from rooms.memory import MemoryStore
+from rooms.model import Room
+from rooms.service import RoomService
+from rooms.store import RoomStore
+from server.gateway import Gateway
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_store(settings: Settings) -> RoomStore:
+    if settings.redis is None:
+        return MemoryStore()
+    # Imported only when asked for: a one-node server needs no Redis module at all.
+    from rooms.redis_store import RedisStore
+
+    return RedisStore(settings.redis, settings.node_id)
+
+
+def load_media_engine() -> type[Any] | None:
+    """audio.engine.MediaEngine, or None when this checkout has no media engine."""
+    try:
+        module = importlib.import_module("audio.engine")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("audio.engine", "audio"):
+            raise  # a dependency of the engine is missing: that is an install problem
+        return None
+    engine: type[Any] = module.MediaEngine
+    return engine
+
+
+def sweep_interval(settings: Settings) -> float:
+    """How often grace deadlines are checked: a second, or finer for short graces (tests)."""
+    shortest = min(settings.grace, settings.host_grace)
+    return max(0.02, min(1.0, shortest / 4))
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: RoomStore
+    service: RoomService
+    gateway: Gateway
+    media: Any | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
+    async def start(self) -> None:
+        await self.service.start()
+        await self.gateway.start()
+        self._tasks.append(asyncio.create_task(
+            self.service.run_sweeper(sweep_interval(self.settings)), name="sweeper"))
+
+    async def stop(self) -> None:
+        """Stop taking connections, close clients with 1001, then release everything."""
+        await self.gateway.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.media is not None:
+            await _maybe_await(self.media.close())
+        await self.service.close()
+
+
+async def build(settings: Settings, *, media: bool | None = None) -> App:
+    """Every part of a server, not yet serving. `media=False` leaves the engine out."""
+    store = make_store(settings)
+    service = RoomService(store, settings)
+    gateway = Gateway(settings, service, load_room=service.get_room)
+
+    async def sink(room_id: str, room: Room | None, events: list[Event]) -> None:
+        gateway.deliver(room_id, events, room)
+
+    service.set_sink(sink)
+    engine = None
+    want_media = settings.media if media is None else media
+    if want_media:
+        engine_class = load_media_engine()
+        if engine_class is None:
+            log.warning("no media engine in this checkout (audio/engine.py): signaling only")
+        else:
+            engine = engine_class(settings, on_levels=gateway.on_levels)
+            gateway.media = engine
+    return App(settings, store, service, gateway, engine)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def describe(settings: Settings) -> Mapping[str, Any]:
+    """What a starting server logs about itself (never the secret)."""
+    return {
+        "node": settings.node_id,
+        "store": "redis" if settings.redis else "memory",
+        "auth": "token" if settings.secret else "development (no secret)",
+        "grace": settings.grace,
+        "host_grace": settings.host_grace,
+    }

@@ -1,0 +1,86 @@
+"""One client websocket as the gateway sees it: who it is, how it speaks, what it joined."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.protocol import State
+
+log = logging.getLogger(__name__)
+
+# Bytes a client may leave unread in its socket's send buffer before it counts as hopelessly
+# slow and is closed: a few hundred events' worth. Writes never wait for a client, so one slow
+# reader costs the others nothing but this memory.
+SEND_BUFFER_LIMIT = 1024 * 1024
+CLOSE_TOO_SLOW = 1008
+CLOSE_REPLACED = 4000
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Connection:
+    ws: ServerConnection
+    id: str
+    user: str | None = None
+    name: str | None = None
+    # The encoding of the client's first frame: events go out in it (True: msgpack).
+    binary: bool | None = None
+    rooms: set[str] = field(default_factory=set)
+    closing: bool = False
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    send_limit: int = SEND_BUFFER_LIMIT
+
+    @classmethod
+    def new(cls, ws: ServerConnection, node_id: str,
+            send_limit: int = SEND_BUFFER_LIMIT) -> Connection:
+        return cls(ws=ws, id=f"{node_id}/{next(_ids)}", send_limit=send_limit)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user is not None
+
+    @property
+    def events_binary(self) -> bool:
+        return bool(self.binary)
+
+    @property
+    def open(self) -> bool:
+        return not self.closing and self.ws.protocol.state is State.OPEN
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start closing without waiting for the client (it may be the slow one)."""
+        if self.closing:
+            return
+        self.closing = True
+        task = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def buffered(self) -> int:
+        transport = self.ws.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+
+def send_all(connections: Iterable[Connection], data: bytes | str) -> tuple[int, int]:
+    """Write `data` to every open connection now, without waiting on any of them.
+
+    Returns (delivered, closed-as-too-slow). A connection whose unread output passes its limit
+    is closed with 1008 instead of growing without bound.
+    """
+    targets = [conn for conn in connections if conn.open]
+    if not targets:
+        return 0, 0
+    broadcast([conn.ws for conn in targets], data)
+    slow = 0
+    for conn in targets:
+        if conn.buffered() > conn.send_limit:
+            log.warning("closing %s (%s): client too slow to read its events", conn.id, conn.user)
+            conn.close(CLOSE_TOO_SLOW, "too slow")
+            slow += 1
+    return len(targets), slow

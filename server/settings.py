@@ -1,0 +1,233 @@
+"""One Settings object, read once at start from CLI flags and VOICEROOM_* environment variables.
+
+Flags win over the environment, the environment over the defaults. Bad values end the program
+through argparse (a one-line message, exit status 2), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_GRACE = 15.0
+DEFAULT_HOST_GRACE = 60.0
+# A client's sustained request rate and the burst it may spend at once: far above what a person
+# clicking does, far below what a flood does.
+DEFAULT_RATE = 20.0
+DEFAULT_BURST = 40
+DEFAULT_MAX_CONNECTIONS = 10_000
+# Repository root: the default web/ folder lives beside the packages.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEB_DIR = REPO_ROOT / "web"
+ENV_PREFIX = "VOICEROOM_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    redis: str | None = None
+    node_id: str = field(default="")
+    secret: str | None = None
+    grace: float = DEFAULT_GRACE
+    host_grace: float = DEFAULT_HOST_GRACE
+    rate: float = DEFAULT_RATE
+    burst: int = DEFAULT_BURST
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    announce_address: str | None = None
+    web_dir: Path = DEFAULT_WEB_DIR
+    media: bool = True
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.node_id:
+            object.__setattr__(self, "node_id", default_node_id(self.port))
+
+    @property
+    def dev_mode(self) -> bool:
+        """No secret: users are taken as they name themselves (announced loudly at start)."""
+        return not self.secret
+
+
+def default_node_id(port: int) -> str:
+    return f"{socket.gethostname()}:{port}"
+
+
+# --- value parsers: each raises ValueError with a message fit for the user -----------------------
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"must be {what}") from None
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"must be {what}") from None
+
+
+def _port(text: str) -> int:
+    value = _int(text, "a port number 0 to 65535")
+    if not 0 <= value <= 65535:
+        raise ValueError("must be 0 to 65535")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _float(text, "a number of seconds >= 0")
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number of seconds >= 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text, "a number > 0")
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a number > 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text, "an integer >= 1")
+    if value < 1:
+        raise ValueError("must be an integer >= 1")
+    return value
+
+
+def _redis_url(text: str) -> str:
+    parsed = urlparse(text)
+    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+        raise ValueError("must be a URL like redis://HOST:PORT/DB")
+    return text
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _log_level(text: str) -> str:
+    value = text.upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    name: str  # the Settings field
+    flag: str
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+OPTIONS: tuple[_Option, ...] = (
+    _Option("host", "--host", _non_empty, f"address to listen on (default {DEFAULT_HOST})", "HOST"),
+    _Option("port", "--port", _port, f"port for /ws, /healthz, /metrics and the page "
+            f"(default {DEFAULT_PORT}; 0 picks a free one)", "PORT"),
+    _Option("redis", "--redis", _redis_url, "share rooms between nodes through this Redis "
+            "(default: in-memory, one node)", "URL"),
+    _Option("node_id", "--node-id", _non_empty, "unique id of this node (default HOSTNAME:PORT)",
+            "ID"),
+    _Option("secret", "--secret", _non_empty, "HS256 secret: turns token auth on (default: "
+            "development mode, users name themselves)", "S"),
+    _Option("grace", "--grace", _seconds, f"seconds a dropped user's seat is held "
+            f"(default {DEFAULT_GRACE:g})", "SECONDS"),
+    _Option("host_grace", "--host-grace", _seconds, f"seconds a room waits for a dropped host "
+            f"(default {DEFAULT_HOST_GRACE:g})", "SECONDS"),
+    _Option("rate", "--rate", _positive_float, f"requests per second per connection "
+            f"(default {DEFAULT_RATE:g})", "PER_SECOND"),
+    _Option("burst", "--burst", _positive_int, f"request burst per connection "
+            f"(default {DEFAULT_BURST})", "N"),
+    _Option("max_connections", "--max-connections", _positive_int, f"open websockets at most "
+            f"(default {DEFAULT_MAX_CONNECTIONS})", "N"),
+    _Option("announce_address", "--announce-address", _non_empty, "address put in media ICE "
+            "candidates (default: the machine's own addresses)", "ADDR"),
+    _Option("web_dir", "--web-dir", Path, "folder of the web page (default: web/ of the "
+            "repository)", "DIR"),
+    _Option("log_level", "--log-level", _log_level, "DEBUG, INFO, WARNING or ERROR "
+            "(default INFO)", "LEVEL"),
+)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Voice live-room server: one websocket port for signaling, the web page, "
+        "/healthz and /metrics. Every flag can also be set as VOICEROOM_<NAME> "
+        "(e.g. VOICEROOM_SECRET); flags win.",
+        epilog="Subcommand: `token --secret S --user U --name N [--ttl SECONDS]` prints a "
+        "client token.",
+    )
+    for option in OPTIONS:
+        # Parsed later as text so that flags and environment share one validation.
+        parser.add_argument(option.flag, dest=option.name, metavar=option.metavar,
+                            help=f"{option.help} [env {option.env}]")
+    parser.add_argument("--no-media", dest="media", action="store_false", default=None,
+                        help=f"serve signaling only; webrtc_offer answers `internal` "
+                        f"[env {ENV_PREFIX}MEDIA=false]")
+    return parser
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    prog: str | None = None,
+) -> Settings:
+    """Read the Settings; on a bad flag or variable, argparse prints why and exits with 2."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    environ = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = getattr(args, option.name)
+        source = option.flag
+        if raw is None:
+            raw = environ.get(option.env)
+            source = option.env
+        if raw is None or (source == option.env and raw == ""):
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except ValueError as exc:
+            parser.error(f"{source} {raw!r}: {exc}")
+    if args.media is not None:
+        values["media"] = args.media
+    elif environ.get(ENV_PREFIX + "MEDIA"):
+        try:
+            values["media"] = _bool(environ[ENV_PREFIX + "MEDIA"])
+        except ValueError as exc:
+            parser.error(f"{ENV_PREFIX}MEDIA: {exc}")
+    web_dir = values.get("web_dir")
+    if web_dir is not None and not Path(web_dir).is_dir():
+        parser.error(f"web dir {str(web_dir)!r} is not a folder")
+    return Settings(**values)
