@@ -1,0 +1,435 @@
+"""RedisStore: the RoomStore for several nodes sharing one Redis.
+
+What Redis holds (prefix `vr:` by default; `{id}` is a hash tag, so one room's keys share a
+cluster slot):
+
+- `vr:{<room>}:room`  hash  `v` version, `b` msgpack of `Room.to_dict()`, `s` msgpack of
+                            `Room.summary()` (what `list_rooms` shows), no TTL
+- `vr:seated`         hash  user -> room id, for every seated user (the one-seat-per-user rule
+                            across rooms)
+- `vr:rooms`          zset  room id scored by `created_at` (`list_rooms`, newest first)
+- `vr:deadlines`      zset  room id scored by its next grace deadline (`due_rooms`)
+- `vr:events`         channel: one message per committed change, `header + blob` where header
+                            is msgpack `{r: room, v: version, n: origin node, e: events,
+                            c: closed}` and blob the new room (empty when closed)
+
+`commit` is one Lua script: version check, seat index check and update, blob, room list,
+deadline index and PUBLISH happen in one atomic step, so every node sees the changes of a room
+in version order and no seat can be given twice. Pub/sub is at-most-once: the subscriber keeps
+the last version seen per room and, on a gap or after a reconnect, re-reads the room and hands
+the sink a `room_state` event so clients re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from protocol.errors import ErrorCode
+from rooms.machine import Event, RoomError
+from rooms.model import Room
+from rooms.store import Conflict, EventSink
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "vr"
+RECONNECT_DELAY = 0.2
+
+
+# KEYS: room hash, seated hash, rooms zset, deadlines zset.
+# ARGV: room id, expected version ('' = must not exist), new version, blob ('' = delete),
+#       summary, created_at, deadline ('' = none), channel, header, write ('0' = the room is
+#       unchanged: check the version, publish only), n seated, the seated users, then the users
+#       whose seat in this room is released.
+# The message is "<seq>:" + header + blob, seq counting this room's messages (gap detection:
+# a command that changes nothing keeps the version but still publishes).
+_COMMIT_LUA = """
+local room_id = ARGV[1]
+local current = redis.call('HGET', KEYS[1], 'v')
+if ARGV[2] == '' then
+  if current then return {'conflict', current} end
+elseif current ~= ARGV[2] then
+  return {'conflict', current or ''}
+end
+local n = tonumber(ARGV[11])
+if ARGV[10] == '1' then
+  for i = 12, 11 + n do
+    local holder = redis.call('HGET', KEYS[2], ARGV[i])
+    if holder and holder ~= room_id then return {'already_seated', ARGV[i], holder} end
+  end
+  for i = 12 + n, #ARGV do
+    if redis.call('HGET', KEYS[2], ARGV[i]) == room_id then
+      redis.call('HDEL', KEYS[2], ARGV[i])
+    end
+  end
+  for i = 12, 11 + n do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'e', 1)
+if ARGV[4] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], room_id)
+  redis.call('ZREM', KEYS[4], room_id)
+elseif ARGV[10] == '1' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'b', ARGV[4], 's', ARGV[5])
+  redis.call('ZADD', KEYS[3], ARGV[6], room_id)
+  if ARGV[7] == '' then
+    redis.call('ZREM', KEYS[4], room_id)
+  else
+    redis.call('ZADD', KEYS[4], ARGV[7], room_id)
+  end
+end
+redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
+return {'ok'}
+"""
+
+# Entries after a cursor (score, member) in newest-first order: equal score with a smaller
+# member, then lower scores. KEYS: rooms zset. ARGV: score, member, limit.
+_PAGE_LUA = """
+local out = {}
+local limit = tonumber(ARGV[3])
+local same = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+for i = #same, 1, -1 do
+  if #out >= limit then break end
+  if same[i] < ARGV[2] then table.insert(out, same[i]) end
+end
+if #out < limit then
+  local lower = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '-inf',
+                           'LIMIT', 0, limit - #out)
+  for _, id in ipairs(lower) do table.insert(out, id) end
+end
+return out
+"""
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True, default=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    # Event data may carry node-local objects (a connection handle): they mean nothing on another
+    # node, so they travel as their text form.
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def _unpack(data: Any) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def event_to_wire(event: Event) -> list[Any]:
+    return [event.type, dict(event.data), None if event.to is None else sorted(event.to)]
+
+
+def event_from_wire(row: Sequence[Any]) -> Event:
+    kind, data, to = row
+    return Event(str(kind), dict(data), None if to is None else frozenset(to))
+
+
+def encode_cursor(score: float, room_id: str) -> str:
+    return base64.urlsafe_b64encode(_pack([score, room_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        score, room_id = _unpack(raw)
+        return float(score), str(room_id)
+    except (ValueError, TypeError, binascii.Error, msgpack.ExtraData) as exc:
+        raise RoomError(
+            ErrorCode.BAD_REQUEST, "cursor: not a cursor from list_rooms", field="cursor"
+        ) from exc
+
+
+class Keys:
+    """Key names; one place so the cluster module and the docs agree."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self.seated = f"{prefix}:seated"
+        self.rooms = f"{prefix}:rooms"
+        self.deadlines = f"{prefix}:deadlines"
+        self.events = f"{prefix}:events"
+
+    def room(self, room_id: str) -> str:
+        return f"{self.prefix}:{{{room_id}}}:room"
+
+    def owner(self, room_id: str) -> str:
+        return f"{self.prefix}:{{{room_id}}}:owner"
+
+
+class RedisStore:
+    """RoomStore over Redis; one instance per node (`node_id` tags the events it publishes)."""
+
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        client: aioredis.Redis | None = None,
+    ) -> None:
+        self.url = url
+        self.node_id = node_id
+        self.keys = Keys(prefix)
+        self.redis: aioredis.Redis = client or aioredis.Redis.from_url(url)
+        self._commit_script = self.redis.register_script(_COMMIT_LUA)
+        self._page_script = self.redis.register_script(_PAGE_LUA)
+        self._sink: EventSink | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        # Last message sequence number seen per room (own commits included): gap detection.
+        self._seen: dict[str, int] = {}
+
+    # -- RoomStore ---------------------------------------------------------------------------
+
+    async def load(self, room_id: str) -> Room | None:
+        blob = await self.redis.hget(self.keys.room(room_id), "b")
+        return None if blob is None else Room.from_dict(_unpack(blob))
+
+    async def commit(self, old: Room | None, new: Room | None, events: list[Event]) -> None:
+        """Store `new` (None: the room is gone) if the stored version is still `old`'s.
+
+        Raises Conflict when another commit came first, RoomError(already_seated) when a user
+        seated by `new` holds a seat in another room. Publishes `events` in the same step.
+        """
+        either = new if new is not None else old
+        if either is None:
+            raise ValueError("commit needs an old or a new room")
+        room_id = either.id
+        before = old.seated_users() if old is not None else {}
+        after = new.seated_users() if new is not None else {}
+        released = [user for user in before if user not in after]
+        write = old is None or new is None or new.version != old.version
+        if new is not None:
+            version = new.version
+            blob = _pack(new.to_dict())
+            summary = _pack(new.summary()) if write else b""
+            deadline = new.next_deadline()
+            created_at = repr(new.created_at)
+        else:
+            assert old is not None
+            version = old.version + 1
+            blob = summary = b""
+            deadline = None
+            created_at = "0"
+        header = _pack(
+            {
+                "r": room_id,
+                "v": version,
+                "n": self.node_id,
+                "e": [event_to_wire(event) for event in events],
+            }
+        )
+        args: list[Any] = [
+            room_id,
+            "" if old is None else str(old.version),
+            str(version),
+            blob,
+            summary,
+            created_at,
+            "" if deadline is None else repr(deadline),
+            self.keys.events,
+            header,
+            "1" if write else "0",
+            len(after),
+            *after,
+            *released,
+        ]
+        result = await self._commit_script(
+            keys=[self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines],
+            args=args,
+        )
+        status = _text(result[0])
+        if status == "ok":
+            return
+        if status == "conflict":
+            raise Conflict(f"room {room_id} is at version {_text(result[1]) or 'none'}")
+        user, holder = _text(result[1]), _text(result[2])
+        raise RoomError(
+            ErrorCode.ALREADY_SEATED, f"user {user!r} already holds a seat in room {holder}"
+        )
+
+    async def list_rooms(
+        self, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Summaries of the newest rooms first, and a cursor for the next page (None: no more)."""
+        limit = max(0, limit)
+        if limit == 0:
+            return [], None
+        if cursor is None:
+            raw_ids = await self.redis.zrevrange(self.keys.rooms, 0, limit)
+        else:
+            score, after = decode_cursor(cursor)
+            raw_ids = await self._page_script(
+                keys=[self.keys.rooms], args=[repr(score), after, limit + 1]
+            )
+        more = len(raw_ids) > limit
+        ids = [_text(room_id) for room_id in raw_ids[:limit]]
+        if not ids:
+            return [], None
+        pipe = self.redis.pipeline(transaction=False)
+        for room_id in ids:
+            pipe.hget(self.keys.room(room_id), "s")
+        pipe.zscore(self.keys.rooms, ids[-1])
+        *summaries, last_score = await pipe.execute()
+        # A room closed between the two reads is left out rather than shown half-gone.
+        rooms = [_unpack(raw) for raw in summaries if raw is not None]
+        next_cursor = None
+        if more and last_score is not None:
+            next_cursor = encode_cursor(float(last_score), ids[-1])
+        return rooms, next_cursor
+
+    async def due_rooms(self, now: float) -> list[str]:
+        ids = await self.redis.zrangebyscore(self.keys.deadlines, "-inf", repr(now))
+        return [_text(room_id) for room_id in ids]
+
+    async def start(self, sink: EventSink) -> None:
+        """Subscribe to the event channel; other nodes' batches go to `sink` in order."""
+        self._sink = sink
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="redis-store-listener")
+            await self._subscribed.wait()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self._sink = None
+        await self.redis.aclose()
+
+    # -- extras for the cluster ---------------------------------------------------------------
+
+    async def notify(self, room_id: str, events: list[Event]) -> None:
+        """Send events that change no state (a media takeover's `room_state`) to every node.
+
+        They go to this node's sink directly and to the others over the channel, outside the
+        room's message sequence.
+        """
+        raw = await self.redis.hget(self.keys.room(room_id), "b")
+        if not isinstance(raw, bytes):
+            return  # the room is gone
+        header = _pack(
+            {"r": room_id, "v": 0, "n": self.node_id, "e": [event_to_wire(e) for e in events]}
+        )
+        await self.redis.publish(self.keys.events, b"0:" + header + raw)
+        await self._deliver(room_id, Room.from_dict(_unpack(raw)), list(events))
+
+    # -- subscriber ---------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        first = True
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.keys.events)
+                if not first:
+                    # Whatever was published while we were away is lost: re-read what we track.
+                    await self._resync_all()
+                first = False
+                self._subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        await self._on_message(message["data"])
+                    except (RedisConnectionError, RedisTimeoutError):
+                        raise
+                    except Exception:
+                        log.exception("dropping a malformed or failing event batch")
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                raise
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("event subscription lost (%s); resubscribing", exc)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                self._subscribed.set()  # never leave start() waiting on a dead Redis
+                await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _on_message(self, data: bytes) -> None:
+        colon = data.index(b":")
+        seq = int(data[:colon])
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(data[colon + 1:])
+        header = unpacker.unpack()
+        blob = data[colon + 1 + unpacker.tell():]
+        room_id = str(header["r"])
+        origin = str(header["n"])
+        own = origin == self.node_id
+        if seq == 0:
+            # A notice outside the sequence; the origin delivered it itself.
+            if not own:
+                await self._deliver(room_id, _room(blob), _events(header["e"], origin))
+            return
+        last = self._seen.get(room_id)
+        if last is not None and seq <= last:
+            return  # a batch we already passed (delivered, or covered by a re-read)
+        if last is not None and seq > last + 1:
+            await self._resync(room_id)
+            return
+        if blob:
+            self._seen[room_id] = seq
+        else:
+            self._seen.pop(room_id, None)  # closed: nothing more will come
+        if not own:
+            await self._deliver(room_id, _room(blob), _events(header["e"], origin))
+
+    async def _resync(self, room_id: str) -> None:
+        """Messages were lost: hand the sink the current room so clients re-read it."""
+        seq, blob = await self.redis.hmget(self.keys.room(room_id), ["e", "b"])
+        if blob is None:
+            self._seen.pop(room_id, None)
+            await self._deliver(room_id, None, [Event("room_closed", {"reason": "closed"})])
+            return
+        self._seen[room_id] = int(seq or 0)
+        await self._deliver(room_id, _room(blob), [Event("room_state")])
+
+    async def _resync_all(self) -> None:
+        for room_id, last in list(self._seen.items()):
+            seq = await self.redis.hget(self.keys.room(room_id), "e")
+            if seq is None or int(seq) != last:
+                await self._resync(room_id)
+
+    async def _deliver(self, room_id: str, room: Room | None, events: list[Event]) -> None:
+        if self._sink is None:
+            return
+        result = self._sink(room_id, room, events)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _room(blob: Any) -> Room | None:
+    return Room.from_dict(_unpack(blob)) if blob else None
+
+
+def _events(rows: list[Any], origin: str) -> list[Event]:
+    events = [event_from_wire(row) for row in rows]
+    # A connection id means something only on its own node: qualify it, so that a `_joined`
+    # from elsewhere can never be taken for one of this node's connections.
+    return [
+        Event(e.type, {**e.data, "conn": f"{origin}/{e.data.get('conn')}"}, e.to)
+        if e.type == "_joined" else e
+        for e in events
+    ]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
