@@ -215,6 +215,9 @@ class Cluster:
         while True:
             owner = await self.owner_of(room_id)
             if owner is None:
+                if self.engine is None:
+                    # A signaling-only node must not take a room it cannot serve.
+                    raise ProtocolError(ErrorCode.INTERNAL, "no media node serves this room")
                 if await self.redis.set(key, self.node_id, nx=True, px=self.lease_ms):
                     await self._claimed(room_id, previous=None)
                     return self.node_id
@@ -222,7 +225,7 @@ class Cluster:
             if owner == self.node_id and room_id not in self._owned:
                 # A lease left by an earlier life of this node id: the media is gone.
                 await self._claimed(room_id, previous=owner)
-            if owner != self.node_id and not await self._alive(owner):
+            if owner != self.node_id and not await self._alive(owner) and self.engine is not None:
                 if await self._take_over_if_dead(room_id, owner):
                     return self.node_id
                 continue

@@ -4,14 +4,16 @@ What Redis holds (prefix `vr:` by default; `{id}` is a hash tag, so one room's k
 cluster slot):
 
 - `vr:{<room>}:room`  hash  `v` version, `b` msgpack of `Room.to_dict()`, `s` msgpack of
-                            `Room.summary()` (what `list_rooms` shows), no TTL
+                            `Room.summary()` (what `list_rooms` shows), `e` the room's message
+                            sequence number; no TTL (a room lives until it is closed)
 - `vr:seated`         hash  user -> room id, for every seated user (the one-seat-per-user rule
                             across rooms)
 - `vr:rooms`          zset  room id scored by `created_at` (`list_rooms`, newest first)
 - `vr:deadlines`      zset  room id scored by its next grace deadline (`due_rooms`)
-- `vr:events`         channel: one message per committed change, `header + blob` where header
-                            is msgpack `{r: room, v: version, n: origin node, e: events,
-                            c: closed}` and blob the new room (empty when closed)
+- `vr:events`         channel: one message per commit, `<seq>:` + header + blob, where header
+                            is msgpack `{r: room, v: version, n: origin node, e: events}` and
+                            blob the room after the commit (empty when it closed); seq 0 marks
+                            a notice outside the sequence (`notify`)
 
 `commit` is one Lua script: version check, seat index check and update, blob, room list,
 deadline index and PUBLISH happen in one atomic step, so every node sees the changes of a room
@@ -370,12 +372,11 @@ class RedisStore:
         header = unpacker.unpack()
         blob = data[colon + 1 + unpacker.tell():]
         room_id = str(header["r"])
-        origin = str(header["n"])
-        own = origin == self.node_id
+        own = header["n"] == self.node_id
         if seq == 0:
             # A notice outside the sequence; the origin delivered it itself.
             if not own:
-                await self._deliver(room_id, _room(blob), _events(header["e"], origin))
+                await self._deliver(room_id, _room(blob), _events(header["e"]))
             return
         last = self._seen.get(room_id)
         if last is not None and seq <= last:
@@ -388,7 +389,7 @@ class RedisStore:
         else:
             self._seen.pop(room_id, None)  # closed: nothing more will come
         if not own:
-            await self._deliver(room_id, _room(blob), _events(header["e"], origin))
+            await self._deliver(room_id, _room(blob), _events(header["e"]))
 
     async def _resync(self, room_id: str) -> None:
         """Messages were lost: hand the sink the current room so clients re-read it."""
@@ -418,15 +419,10 @@ def _room(blob: Any) -> Room | None:
     return Room.from_dict(_unpack(blob)) if blob else None
 
 
-def _events(rows: list[Any], origin: str) -> list[Event]:
-    events = [event_from_wire(row) for row in rows]
-    # A connection id means something only on its own node: qualify it, so that a `_joined`
-    # from elsewhere can never be taken for one of this node's connections.
-    return [
-        Event(e.type, {**e.data, "conn": f"{origin}/{e.data.get('conn')}"}, e.to)
-        if e.type == "_joined" else e
-        for e in events
-    ]
+def _events(rows: list[Any]) -> list[Event]:
+    # Connection ids in `_joined` are unique across nodes (the gateway prefixes its node id),
+    # so another node's join can never be taken for one of this node's connections.
+    return [event_from_wire(row) for row in rows]
 
 
 def _text(value: Any) -> str:

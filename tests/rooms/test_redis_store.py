@@ -193,10 +193,10 @@ async def test_events_cross_nodes_in_order_and_not_back_to_their_origin(
     assert versions == sorted(versions)
 
 
-async def test_a_remote_join_is_qualified_by_its_node(nodes: list[Node]) -> None:
+async def test_a_remote_join_carries_its_connection(nodes: list[Node]) -> None:
     a, b = nodes
     room_id = await chatroom(a)
-    await b.service.execute(Actor("guest", "Guest", "7"), JoinRoom(room_id))
+    await b.service.execute(Actor("guest", "Guest", "node-b/7"), JoinRoom(room_id))
     await a.wait_for(lambda: any(e.type == "_joined" for _, _, es in a.received for e in es))
     joined = [e for _, _, events in a.received for e in events if e.type == "_joined"]
     assert joined[-1].data == {"user": "guest", "conn": "node-b/7"}
