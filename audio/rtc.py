@@ -60,7 +60,7 @@ def prefer_opus(transceiver: RTCRtpTransceiver) -> None:
 _HOST_CANDIDATE = re.compile(
     r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.MULTILINE
 )
-_CONNECTION_LINE = re.compile(r"^c=IN IP[46] \S+$", re.MULTILINE)
+_CONNECTION_LINE = re.compile(r"^c=IN IP[46] [^\s]+", re.MULTILINE)
 
 
 def announce_host_candidates(sdp: str, address: str) -> str:

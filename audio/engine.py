@@ -1,0 +1,258 @@
+"""MediaEngine: the rooms' WebRTC audio on this node.
+
+One peer connection per member per room (a re-offer replaces it), one RoomSession per room
+with at least one peer. The engine follows the room state it is given (``room_changed``):
+who is heard is ``room.speakers()``, who may connect is ``room.members``. It never changes
+room state itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiortc import RTCPeerConnection
+
+from audio.rtc import AnsweredPeer, PacketTrack, answer_offer
+from audio.session import Inbound, LevelsCallback, RoomSession
+from protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+class RoomLike(Protocol):
+    """What the engine reads of rooms.model.Room."""
+
+    id: str
+    members: Any  # a mapping (or set) of user ids
+
+    def speakers(self) -> set[str]: ...
+
+
+@dataclass(eq=False)
+class MemberPeer:
+    user: str
+    peer: AnsweredPeer
+    inbound: Inbound | None
+    outbound: PacketTrack | None
+    closed: bool = False
+
+    @property
+    def pc(self) -> RTCPeerConnection:
+        return self.peer.pc
+
+
+@dataclass(eq=False)
+class RoomMedia:
+    session: RoomSession
+    members: set[str]
+    peers: dict[str, MemberPeer] = field(default_factory=dict)
+
+
+class MediaEngine:
+    """Per-room media sessions behind the gateway.
+
+    ``offer`` is a coroutine. ``room_changed``, ``drop_user`` and ``close_room`` take effect
+    at once (no more audio in or out) and close peer connections in the background; they
+    return an awaitable that finishes when those are closed (awaiting it is optional).
+    """
+
+    def __init__(
+        self,
+        *,
+        announce_address: str | None = None,
+        on_levels: LevelsCallback | None = None,
+        session_factory: Callable[[str], RoomSession] | None = None,
+    ) -> None:
+        self.announce_address = announce_address
+        self.on_levels = on_levels
+        self._session_factory = session_factory
+        self.rooms: dict[str, RoomMedia] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # --- signaling ---------------------------------------------------------------------------
+
+    async def offer(self, room: RoomLike, user: str, sdp: str) -> str:
+        """Answer ``user``'s full offer for ``room``; replaces their previous connection."""
+        if self._closed:
+            raise ProtocolError(ErrorCode.INTERNAL, "media engine is closed")
+        if user not in room.members:
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not a member of this room")
+        media = self._room(room)
+        media.members = set(room.members)
+        media.session.set_heard(room.speakers())
+        session = media.session
+        inbound, sink = session.new_input(user)
+        outbound: list[PacketTrack] = []
+
+        def make_outbound() -> PacketTrack:
+            track = session.new_output()
+            outbound.append(track)
+            return track
+
+        holder: list[MemberPeer] = []
+        try:
+            peer, answer = await answer_offer(
+                sdp,
+                outbound=make_outbound,
+                inbound=sink,
+                announce_address=self.announce_address,
+                on_state=lambda pc: self._state_changed(room.id, holder, pc),
+            )
+        except ValueError as exc:
+            self._maybe_stop(room.id)
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"sdp: {exc}", field="sdp") from exc
+        current = self.rooms.get(room.id)
+        if current is not media or user not in media.members or self._closed:
+            # Left, was dropped or the room closed while we answered.
+            await peer.close()
+            self._maybe_stop(room.id)
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not a member of this room")
+        member = MemberPeer(
+            user,
+            peer,
+            inbound if peer.receives_from_peer else None,
+            outbound[0] if outbound else None,
+        )
+        holder.append(member)
+        old = media.peers.get(user)
+        if old is not None:
+            self._detach(media, old)
+        media.peers[user] = member
+        if member.inbound is not None:
+            session.attach_input(member.inbound)
+        if member.outbound is not None:
+            session.attach_output(user, member.outbound)
+        session.start()
+        return answer
+
+    # --- following the room ------------------------------------------------------------------
+
+    def room_changed(self, room: RoomLike) -> asyncio.Future[None]:
+        media = self.rooms.get(room.id)
+        if media is None:
+            return _done()
+        media.members = set(room.members)
+        media.session.set_heard(room.speakers())
+        gone = [m for u, m in media.peers.items() if u not in media.members]
+        for member in gone:
+            self._detach(media, member)
+        return self._after_detach(room.id, gone)
+
+    def drop_user(self, room_id: str, user: str) -> asyncio.Future[None]:
+        media = self.rooms.get(room_id)
+        if media is None:
+            return _done()
+        media.members.discard(user)
+        member = media.peers.get(user)
+        if member is None:
+            return _done()
+        self._detach(media, member)
+        return self._after_detach(room_id, [member])
+
+    def close_room(self, room_id: str) -> asyncio.Future[None]:
+        media = self.rooms.get(room_id)
+        if media is None:
+            return _done()
+        media.members.clear()
+        gone = list(media.peers.values())
+        for member in gone:
+            self._detach(media, member)
+        return self._after_detach(room_id, gone)
+
+    async def close(self) -> None:
+        self._closed = True
+        for room_id in list(self.rooms):
+            self.close_room(room_id)
+        while self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
+
+    # --- introspection -----------------------------------------------------------------------
+
+    def session(self, room_id: str) -> RoomSession | None:
+        media = self.rooms.get(room_id)
+        return media.session if media is not None else None
+
+    def stats(self) -> dict[str, float]:
+        """Node-wide figures for /metrics."""
+        out: dict[str, float] = {
+            "media_rooms": float(len(self.rooms)),
+            "media_peers": float(sum(len(m.peers) for m in self.rooms.values())),
+        }
+        for key in ("ticks", "late_ticks", "overruns", "encodes", "packets_sent", "tick_errors"):
+            out[f"media_{key}"] = float(
+                sum(getattr(m.session.stats, key) for m in self.rooms.values())
+            )
+        return out
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _room(self, room: RoomLike) -> RoomMedia:
+        media = self.rooms.get(room.id)
+        if media is None:
+            if self._session_factory is not None:
+                session = self._session_factory(room.id)
+            else:
+                session = RoomSession(room.id, on_levels=self.on_levels)
+            media = self.rooms[room.id] = RoomMedia(session=session, members=set(room.members))
+        return media
+
+    def _detach(self, media: RoomMedia, member: MemberPeer) -> None:
+        """Cut a member's audio at once; the peer connection is closed later."""
+        if member.closed:
+            return
+        member.closed = True
+        if media.peers.get(member.user) is member:
+            del media.peers[member.user]
+        if member.inbound is not None:
+            media.session.detach_input(member.inbound)
+        if member.outbound is not None:
+            media.session.detach_output(member.user, member.outbound)
+        task = asyncio.ensure_future(member.peer.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _after_detach(self, room_id: str, gone: list[MemberPeer]) -> asyncio.Future[None]:
+        stopping = self._maybe_stop(room_id)
+        waits: list[Any] = [stopping] if stopping is not None else []
+        waits += [t for t in self._closing if not t.done()] if gone else []
+        if not waits:
+            return _done()
+        return asyncio.ensure_future(_quiet_gather(waits))
+
+    def _maybe_stop(self, room_id: str) -> asyncio.Task[None] | None:
+        media = self.rooms.get(room_id)
+        if media is None or media.peers:
+            return None
+        del self.rooms[room_id]
+        task = asyncio.ensure_future(media.session.stop())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
+    def _state_changed(self, room_id: str, holder: list[MemberPeer], pc: RTCPeerConnection) -> None:
+        if pc.connectionState not in ("failed", "closed") or not holder:
+            return
+        member = holder[0]
+        media = self.rooms.get(room_id)
+        if media is None or member.closed:
+            return
+        log.info("room %s: %s's media connection %s", room_id, member.user, pc.connectionState)
+        self._detach(media, member)
+        self._maybe_stop(room_id)
+
+
+def _done() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+async def _quiet_gather(waits: list[Any]) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.gather(*waits, return_exceptions=True)

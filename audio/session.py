@@ -1,0 +1,342 @@
+"""One room's media: the 20 ms clock, per-speaker jitter buffers and decoders, the mixer,
+encode-once fan-out.
+
+Per tick: pop each heard speaker's jitter buffer (frame / FEC / PLC / silence), mix, encode
+the full mix once and hand that one packet to every listener and every speaker who is not
+talking; each talker gets an encode of their own mix-minus. Encodes per tick = talkers + 1.
+
+The clock runs on absolute deadlines from ``loop.time()``: it never drifts and never waits
+for anyone's audio; a speaker whose packets are late or gone is concealed, then silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from audio.jitter import JitterBuffer
+from audio.levels import SpeakingDetector, TalkerTracker
+from audio.mixer import FRAME_SAMPLES, Mixer, Pcm
+from audio.opus import OpusDecoder, OpusEncoder, OpusError
+from audio.rtc import PacketTrack, PayloadSink, make_packet
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.020
+# Further behind than this, the clock skips ticks instead of racing to catch up: a burst of
+# back-to-back ticks would only flood listeners' (bounded) queues.
+MAX_BEHIND_TICKS = 5
+# A tick that starts this much after its deadline counts as late.
+LATE_SECONDS = 0.005
+
+# The room's outbound streams: at 32 kb/s Opus, a mix of two tones already has coding noise
+# only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
+# for a few per cent more encode time.
+OUTPUT_BITRATE = 64_000
+
+LevelsCallback = Callable[[str, dict[str, float]], Any]
+
+
+@dataclass
+class SessionStats:
+    ticks: int = 0
+    late_ticks: int = 0  # started more than LATE_SECONDS after the deadline
+    overruns: int = 0  # took longer than a tick
+    skipped_ticks: int = 0  # dropped to catch up after falling far behind
+    tick_errors: int = 0
+    encodes: int = 0
+    packets_sent: int = 0  # packets handed to listeners' tracks
+    max_tick_seconds: float = 0.0
+    tick_seconds_total: float = 0.0
+    decoded: int = 0
+    fec: int = 0
+    concealed: int = 0
+    silent: int = 0
+    bad_packets: int = 0
+    rtp_in: int = 0
+    rtp_dropped_unheard: int = 0  # from members who are not speakers: never decoded
+    talkers_last_tick: int = 0
+    encodes_last_tick: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+class LatencyTrace:
+    """Timestamps from a speaker's packet arriving to the first outbound packet carrying it.
+
+    Off by default; benchmarks switch it on with ``session.trace = LatencyTrace()``.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._arrived: dict[int, tuple[bytes, float]] = {}
+        self._pending: dict[int, list[float]] = {}
+        self.samples: list[float] = []
+        self._limit = limit
+
+    def arrived(self, payload: bytes) -> None:
+        if len(self._arrived) < 10_000:
+            self._arrived[id(payload)] = (payload, time.perf_counter())
+
+    def mixed(self, tick: int, payload: bytes) -> None:
+        entry = self._arrived.pop(id(payload), None)
+        if entry is not None and entry[0] is payload:
+            self._pending.setdefault(tick, []).append(entry[1])
+
+    def discard(self, payload: bytes) -> None:
+        self._arrived.pop(id(payload), None)
+
+    def sent(self, tick: int) -> None:
+        arrivals = self._pending.pop(tick, None)
+        if arrivals and len(self.samples) < self._limit:
+            now = time.perf_counter()
+            self.samples.extend(now - t for t in arrivals)
+        for old in [t for t in self._pending if t < tick - 50]:
+            del self._pending[old]
+
+
+class Inbound:
+    """One speaker's incoming audio on one peer connection (a re-offer makes a new one)."""
+
+    __slots__ = ("active", "decoder", "ext_level", "jitter", "user")
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.jitter = JitterBuffer()
+        self.decoder = OpusDecoder()
+        self.ext_level: float | None = None
+        self.active = True
+
+    def reset(self) -> None:
+        self.jitter = JitterBuffer()
+        self.decoder = OpusDecoder()
+
+
+class RoomSession:
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        on_levels: LevelsCallback | None = None,
+        tick_seconds: float = TICK_SECONDS,
+    ) -> None:
+        self.room_id = room_id
+        self.on_levels = on_levels
+        self.tick_seconds = tick_seconds
+        self.stats = SessionStats()
+        self.trace: LatencyTrace | None = None
+        self.heard: set[str] = set()
+        self.inputs: dict[str, Inbound] = {}
+        self.outputs: dict[str, PacketTrack] = {}
+        self.mixer = Mixer()
+        self.detector = SpeakingDetector()
+        self.talkers = TalkerTracker()
+        self._full_encoder = OpusEncoder(bitrate=OUTPUT_BITRATE)
+        self._encoders: dict[str, OpusEncoder] = {}
+        self._tick_no = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # --- wiring (called by the engine) -----------------------------------------------------
+
+    def set_heard(self, users: Iterable[str]) -> None:
+        heard = set(users)
+        for user in heard - self.heard:
+            # Unheard packets were dropped, so the stream has a hole: start it afresh.
+            inbound = self.inputs.get(user)
+            if inbound is not None:
+                inbound.reset()
+        for user in self.heard - heard:
+            self._forget_speaker(user)
+        self.heard = heard
+
+    def new_input(self, user: str) -> tuple[Inbound, PayloadSink]:
+        """A fresh inbound stream for ``user`` and the sink its receiver feeds.
+
+        Not attached until ``attach_input``: a re-offer's answer may still fail."""
+        inbound = Inbound(user)
+        stats = self.stats
+
+        def sink(seq: int, payload: bytes, level: tuple[bool, int] | None) -> None:
+            stats.rtp_in += 1
+            if not inbound.active or inbound.user not in self.heard:
+                stats.rtp_dropped_unheard += 1
+                return
+            if level is not None:
+                inbound.ext_level = level[1]
+            if self.trace is not None:
+                self.trace.arrived(payload)
+            inbound.jitter.push(seq, payload)
+
+        return inbound, sink
+
+    def attach_input(self, inbound: Inbound) -> None:
+        old = self.inputs.get(inbound.user)
+        if old is not None and old is not inbound:
+            old.active = False
+        self.inputs[inbound.user] = inbound
+
+    def detach_input(self, inbound: Inbound) -> None:
+        inbound.active = False
+        if self.inputs.get(inbound.user) is inbound:
+            del self.inputs[inbound.user]
+            self._forget_speaker(inbound.user)
+
+    def new_output(self) -> PacketTrack:
+        track = PacketTrack()
+        if self.trace is not None:
+            track.on_sent = self.trace.sent
+        return track
+
+    def attach_output(self, user: str, track: PacketTrack) -> None:
+        old = self.outputs.get(user)
+        if old is not None and old is not track:
+            old.stop()
+        self.outputs[user] = track
+
+    def detach_output(self, user: str, track: PacketTrack) -> None:
+        track.stop()
+        if self.outputs.get(user) is track:
+            del self.outputs[user]
+
+    def _forget_speaker(self, user: str) -> None:
+        self._encoders.pop(user, None)
+        self.mixer.remove(user)
+        self.talkers.remove([user])
+
+    @property
+    def empty(self) -> bool:
+        return not self.inputs and not self.outputs
+
+    # --- the clock ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+            self._task.set_name(f"room-media-{self.room_id}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for track in list(self.outputs.values()):
+            track.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self.tick_seconds
+        deadline = loop.time()
+        while True:
+            now = loop.time()
+            if deadline > now:
+                await asyncio.sleep(deadline - now)
+                now = loop.time()
+            behind = now - deadline
+            if behind > MAX_BEHIND_TICKS * period:
+                skip = int(behind / period)
+                deadline += skip * period
+                self._tick_no += skip
+                self.stats.skipped_ticks += skip
+            if behind > LATE_SECONDS:
+                self.stats.late_ticks += 1
+            started = time.perf_counter()
+            try:
+                self.tick()
+            except Exception:
+                # One bad frame must not stop the room's audio.
+                self.stats.tick_errors += 1
+                log.exception("room %s: media tick failed", self.room_id)
+            took = time.perf_counter() - started
+            self.stats.tick_seconds_total += took
+            if took > self.stats.max_tick_seconds:
+                self.stats.max_tick_seconds = took
+            if took > period:
+                self.stats.overruns += 1
+            deadline += period
+
+    def tick(self) -> None:
+        """Mix and send one 20 ms frame."""
+        stats = self.stats
+        stats.ticks += 1
+        tick_no = self._tick_no
+        self._tick_no += 1
+        frames: dict[str, Pcm] = {}
+        for user in self.heard:
+            inbound = self.inputs.get(user)
+            if inbound is None:
+                continue
+            pcm = self._next_frame(inbound, tick_no)
+            if pcm is not None:
+                frames[user] = pcm
+        result = self.mixer.mix(frames, minus_keys=())
+        changes = self.detector.update(result.levels)
+        if changes and self.on_levels is not None:
+            try:
+                self.on_levels(self.room_id, changes)
+            except Exception:
+                log.exception("room %s: on_levels failed", self.room_id)
+        outputs = self.outputs
+        # Only a talker who also listens needs a stream of their own.
+        talkers = [u for u in self.talkers.update(result.levels) if u in outputs]
+        if not outputs:
+            stats.talkers_last_tick = len(talkers)
+            stats.encodes_last_tick = 0
+            return
+        pts = tick_no * FRAME_SAMPLES
+        shared = make_packet(self._full_encoder.encode(result.full), pts)
+        encodes = 1
+        own: dict[str, Any] = {}
+        if talkers:
+            for user, pcm in self.mixer.minus_for(talkers).items():
+                encoder = self._encoders.get(user)
+                if encoder is None:
+                    encoder = self._encoders[user] = OpusEncoder(bitrate=OUTPUT_BITRATE)
+                own[user] = make_packet(encoder.encode(pcm), pts)
+                encodes += 1
+        for user, track in outputs.items():
+            track.push(tick_no, own.get(user, shared))
+        stats.encodes += encodes
+        stats.packets_sent += len(outputs)
+        stats.talkers_last_tick = len(talkers)
+        stats.encodes_last_tick = encodes
+
+    def _next_frame(self, inbound: Inbound, tick_no: int) -> Pcm | None:
+        out = inbound.jitter.pop()
+        kind = out.kind
+        stats = self.stats
+        if kind == "frame":
+            assert out.payload is not None
+            if self.trace is not None:
+                self.trace.mixed(tick_no, out.payload)
+            stats.decoded += 1
+            try:
+                pcm = inbound.decoder.decode(out.payload)
+            except OpusError:
+                # A corrupt (or not 20 ms) packet from a client: conceal it, keep going.
+                stats.bad_packets += 1
+                pcm = inbound.decoder.conceal()
+        elif kind == "fec":
+            assert out.payload is not None
+            stats.fec += 1
+            pcm = inbound.decoder.decode_fec(out.payload)
+        elif kind == "plc":
+            stats.concealed += 1
+            pcm = inbound.decoder.conceal()
+        else:
+            stats.silent += 1
+            return None
+        if pcm.shape != (FRAME_SAMPLES,):
+            pcm = np.resize(pcm, FRAME_SAMPLES).astype(np.int16)
+        return pcm
