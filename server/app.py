@@ -59,6 +59,7 @@ class App:
     service: RoomService
     gateway: Gateway
     media: Any | None = None
+    cluster: Any | None = None  # rooms.cluster.Cluster with --redis
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -72,6 +73,8 @@ class App:
     async def start(self) -> None:
         await self.service.start()
         await self.gateway.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         self._tasks.append(asyncio.create_task(
             self.service.run_sweeper(sweep_interval(self.settings)), name="sweeper"))
 
@@ -82,6 +85,8 @@ class App:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.cluster is not None:
+            await self.cluster.close()
         if self.media is not None:
             await _maybe_await(self.media.close())
         await self.service.close()
@@ -106,7 +111,29 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
         else:
             engine = engine_class(settings, on_levels=gateway.on_levels)
             gateway.media = engine
-    return App(settings, store, service, gateway, engine)
+    cluster = make_cluster(settings, store, service, gateway, engine)
+    return App(settings, store, service, gateway, engine, cluster)
+
+
+def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gateway: Gateway,
+                 engine: Any | None) -> Any | None:
+    """With Redis: media ownership, offer forwarding and the node registry (rooms.cluster)."""
+    if settings.redis is None:
+        return None
+    from rooms.cluster import Cluster
+    from rooms.machine import Actor
+    from rooms.redis_store import RedisStore
+
+    assert isinstance(store, RedisStore)
+
+    async def presence_lost(room_id: str, user: str) -> None:
+        # The user's connection died with another node: grace starts as for a local drop.
+        outcome = await service.connection_lost(Actor(user, user), room_id)
+        gateway._deliver_outcome(outcome, room_id)
+
+    cluster = Cluster(store, engine, on_presence_lost=presence_lost)
+    gateway.cluster = cluster
+    return cluster
 
 
 async def _maybe_await(value: Any) -> Any:

@@ -94,6 +94,9 @@ class Gateway:
         self.settings = settings
         self.service = service
         self.media = media
+        # rooms.cluster.Cluster when nodes share Redis: offers go to the room's media owner,
+        # and the node records which members are connected through it (see docs/deployment.md).
+        self.cluster: Any | None = None
         self.metrics = Metrics()
         self._load_room = load_room
         self._send_limit = send_limit
@@ -211,6 +214,8 @@ class Gateway:
             return
         actor = _actor(conn)
         for room_id in lost:
+            if self.cluster is not None:
+                await self.cluster.left(room_id, conn.user)
             try:
                 outcome = await self.service.connection_lost(actor, room_id)
             except ProtocolError:
@@ -296,15 +301,24 @@ class Gateway:
         self._deliver_outcome(outcome, room_id)
         if isinstance(command, LeaveRoom) and room_id is not None:
             self.fanout.unsubscribe_user(room_id, conn.user or "")
+        if self.cluster is not None and room_id is not None and conn.user is not None:
+            if isinstance(command, CreateRoom | JoinRoom) and room is not None:
+                await self.cluster.joined(room_id, conn.user)
+            elif isinstance(command, LeaveRoom):
+                await self.cluster.left(room_id, conn.user)
 
     async def _offer(self, conn: Connection, rid: int, command: WebrtcOffer,
                      binary: bool) -> None:
         try:
             room = await self._room_for_offer(conn, command)
-            if self.media is None:
-                raise ProtocolError(ErrorCode.INTERNAL, NO_MEDIA_MESSAGE)
             assert conn.user is not None
-            answer = await _maybe_await(self.media.offer(room, conn.user, command.sdp))
+            if self.cluster is not None:
+                # The room's media owner answers, wherever it runs.
+                answer = await self.cluster.offer(room.id, conn.user, command.sdp)
+            elif self.media is None:
+                raise ProtocolError(ErrorCode.INTERNAL, NO_MEDIA_MESSAGE)
+            else:
+                answer = await _maybe_await(self.media.offer(room, conn.user, command.sdp))
             self._reply(conn, messages.ok(rid, sdp=answer), binary)
         except ProtocolError as exc:
             self._reply_error(conn, exc, rid, binary)
