@@ -180,11 +180,18 @@ class Cluster:
 
     async def joined(self, room_id: str, user: str) -> None:
         """A connection of `user` on this node is now in `room_id`."""
-        await self.redis.sadd(self.presence_key(self.node_id), f"{room_id}\t{user}")
+        try:
+            await self.redis.sadd(self.presence_key(self.node_id), f"{room_id}\t{user}")
+        except (RedisError, OSError) as exc:
+            # Presence only matters if this node dies; a request must not fail over it.
+            log.warning("presence of %s in %s not recorded: %s", user, room_id, exc)
 
     async def left(self, room_id: str, user: str) -> None:
         """This node has no connection of `user` in `room_id` any more."""
-        await self.redis.srem(self.presence_key(self.node_id), f"{room_id}\t{user}")
+        try:
+            await self.redis.srem(self.presence_key(self.node_id), f"{room_id}\t{user}")
+        except (RedisError, OSError) as exc:
+            log.warning("presence of %s in %s not cleared: %s", user, room_id, exc)
 
     # -- media ownership ----------------------------------------------------------------------
 
