@@ -58,16 +58,21 @@ class MediaEngine:
 
     ``offer`` is a coroutine. ``room_changed``, ``drop_user`` and ``close_room`` take effect
     at once (no more audio in or out) and close peer connections in the background; they
-    return an awaitable that finishes when those are closed (awaiting it is optional).
+    return an asyncio Task that finishes when those are closed (awaiting it is optional).
     """
 
     def __init__(
         self,
+        settings: Any = None,
         *,
         announce_address: str | None = None,
         on_levels: LevelsCallback | None = None,
         session_factory: Callable[[str], RoomSession] | None = None,
     ) -> None:
+        # ``settings``: server.settings.Settings or anything with ``announce_address``;
+        # an explicit keyword wins.
+        if announce_address is None and settings is not None:
+            announce_address = getattr(settings, "announce_address", None)
         self.announce_address = announce_address
         self.on_levels = on_levels
         self._session_factory = session_factory
@@ -133,7 +138,7 @@ class MediaEngine:
 
     # --- following the room ------------------------------------------------------------------
 
-    def room_changed(self, room: RoomLike) -> asyncio.Future[None]:
+    def room_changed(self, room: RoomLike) -> asyncio.Task[None]:
         media = self.rooms.get(room.id)
         if media is None:
             return _done()
@@ -144,7 +149,7 @@ class MediaEngine:
             self._detach(media, member)
         return self._after_detach(room.id, gone)
 
-    def drop_user(self, room_id: str, user: str) -> asyncio.Future[None]:
+    def drop_user(self, room_id: str, user: str) -> asyncio.Task[None]:
         media = self.rooms.get(room_id)
         if media is None:
             return _done()
@@ -155,7 +160,7 @@ class MediaEngine:
         self._detach(media, member)
         return self._after_detach(room_id, [member])
 
-    def close_room(self, room_id: str) -> asyncio.Future[None]:
+    def close_room(self, room_id: str) -> asyncio.Task[None]:
         media = self.rooms.get(room_id)
         if media is None:
             return _done()
@@ -217,7 +222,7 @@ class MediaEngine:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    def _after_detach(self, room_id: str, gone: list[MemberPeer]) -> asyncio.Future[None]:
+    def _after_detach(self, room_id: str, gone: list[MemberPeer]) -> asyncio.Task[None]:
         stopping = self._maybe_stop(room_id)
         waits: list[Any] = [stopping] if stopping is not None else []
         waits += [t for t in self._closing if not t.done()] if gone else []
@@ -247,10 +252,13 @@ class MediaEngine:
         self._maybe_stop(room_id)
 
 
-def _done() -> asyncio.Future[None]:
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
+def _done() -> asyncio.Task[None]:
+    # A Task, not a bare Future: callers may treat it as one (set_name, cancel).
+    return asyncio.ensure_future(_nothing())
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _quiet_gather(waits: list[Any]) -> None:
