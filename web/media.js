@@ -80,6 +80,8 @@ export class MediaLink {
     this.sending = false;
     this.queue = Promise.resolve();
     this.lastRestart = 0;
+    // Learned from the first re-offer: does the server renegotiate, or answer with a new peer?
+    this.serverReplacesPeer = false;
   }
 
   /** Starts (or re-starts) the room audio; `send` asks for the microphone. */
@@ -216,7 +218,8 @@ export class MediaLink {
     if (!this.wantSend) this.#releaseMic();
     if (!this.active) return;
 
-    const reuse = !fresh && this.pc && this.remoteAnswer && this.pc.connectionState !== "failed";
+    const reuse =
+      !fresh && !this.serverReplacesPeer && this.pc && this.remoteAnswer && this.pc.connectionState !== "failed";
     if (reuse) {
       await this.#apply(this.pc, track);
       const answer = await this.#offer(this.pc);
@@ -226,7 +229,9 @@ export class MediaLink {
         this.sending = Boolean(track);
         return;
       }
-      // The server answered with a new peer: start over with a peer connection of our own.
+      // The server answered with a new peer: start over with a peer connection of our own,
+      // and from now on go straight to a fresh one.
+      this.serverReplacesPeer = true;
     }
     this.lastRestart = Date.now();
     this.onStatus("connecting");

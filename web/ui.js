@@ -1,7 +1,8 @@
 // Rendering: builds the page's DOM from the app's state. No protocol here; every button
 // calls one of the `actions` the app passes in. User text only ever goes in as text nodes.
 
-const SPEAKING_THRESHOLD = 0.04;
+// Levels are linear in dB from -60 dBFS (0.0) to 0 dBFS (1.0); speech starts near -45 dBFS.
+const SPEAKING_THRESHOLD = 0.2;
 const NOTICE_MS = 8000;
 const CHAT_KEEP = 200;
 
@@ -25,6 +26,31 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 const $ = (id) => document.getElementById(id);
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const ICONS = {
+  mic: ["M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11h-2z"],
+  micOff: [
+    "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11h-2z",
+    "M3.7 2.3 2.3 3.7l18 18 1.4-1.4z",
+  ],
+  lock: ["M7 10V7a5 5 0 0 1 10 0v3h1a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1H6a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h1zm2 0h6V7a3 3 0 0 0-6 0v3z"],
+  hand: ["M8 11V5a1.5 1.5 0 0 1 3 0v5h1V3.5a1.5 1.5 0 0 1 3 0V10h1V5.5a1.5 1.5 0 0 1 3 0V14a7 7 0 0 1-7 7h-1a7 7 0 0 1-5.6-2.8L2.6 14.4a1.5 1.5 0 0 1 2.3-1.9L8 15z"],
+};
+
+/** A small inline icon (fonts in kiosks and CI often lack emoji). */
+export function icon(name) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.classList.add("icon");
+  for (const d of ICONS[name]) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
 
 function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
@@ -188,7 +214,7 @@ function renderSeats(app, actions, { isMod, mySeat }) {
       seatActions.push(
         h(
           "button",
-          { class: "small primary", testid: `seat-${i}-take`, onclick: () => (mySeat ? actions.switchSeat(i) : actions.takeSeat(i)) },
+          { class: mySeat ? "small" : "small primary", testid: `seat-${i}-take`, onclick: () => (mySeat ? actions.switchSeat(i) : actions.takeSeat(i)) },
           mySeat ? "Move here" : "Take seat",
         ),
       );
@@ -226,7 +252,7 @@ function renderSeats(app, actions, { isMod, mySeat }) {
             away: seat.away,
           },
         },
-        h("div", { class: "ring" }, seat.locked && !seat.user ? h("div", { class: "avatar empty" }, "🔒") : avatar(seat.user, seat.name)),
+        h("div", { class: "ring" }, seat.locked && !seat.user ? h("div", { class: "avatar empty" }, icon("lock")) : avatar(seat.user, seat.name)),
         h("div", { class: "seat-name", testid: `seat-${i}-name` }, label, mine ? " (you)" : ""),
         h(
           "div",
@@ -273,7 +299,8 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
           "aria-pressed": selfMuted ? "true" : "false",
           onclick: () => actions.selfMute(!selfMuted),
         },
-        selfMuted ? "🎙 Mic off: unmute" : "🎙 Mic on: mute",
+        icon(selfMuted ? "micOff" : "mic"),
+        selfMuted ? "Mic off: unmute" : "Mic on: mute",
       ),
     );
     if (mySeat && mySeat.muted) {
@@ -289,7 +316,7 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
         h("button", { testid: "cancel-mic", onclick: actions.cancelMic }, "Cancel request"),
       );
     } else {
-      items.push(h("button", { class: "primary", testid: "request-mic", onclick: actions.requestMic }, "✋ Request the mic"));
+      items.push(h("button", { class: "primary", testid: "request-mic", onclick: actions.requestMic }, icon("hand"), "Request the mic"));
     }
     if (room.seat_mode === "free" || app.role === "admin") {
       items.push(h("span", { class: "hint" }, "Or take any free seat."));
@@ -304,7 +331,8 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
     );
   }
   box.replaceChildren(...items);
-  $("mod-panels").hidden = !isMod;
+  $("queue-panel").hidden = !isMod;
+  $("members-panel").hidden = !isMod;
 }
 
 function renderQueue(app, actions, isMod) {
@@ -346,6 +374,7 @@ function renderMembers(app, actions, { isHost, isMod }) {
   const rows = [...app.members.values()]
     .filter((m) => m.user !== room.host.user)
     .sort((a, b) => String(a.name).localeCompare(String(b.name)));
+  $("member-count").textContent = rows.length ? `(${rows.length})` : "";
   if (!rows.length) {
     list.replaceChildren(h("li", { class: "empty-list" }, "No listeners seen yet."));
     return;
@@ -363,7 +392,7 @@ function renderMembers(app, actions, { isHost, isMod }) {
             h(
               "button",
               { class: "small", testid: `admin-${m.user}`, onclick: () => actions.setAdmin(m.user, !isAdmin) },
-              isAdmin ? "Remove admin" : "Make admin",
+              isAdmin ? "Unadmin" : "Admin",
             ),
           );
         }
