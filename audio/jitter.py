@@ -57,7 +57,7 @@ SILENCE: Final = JitterOut("silence")
 class JitterStats:
     received: int = 0  # packets pushed
     played: int = 0  # packets returned as "frame"
-    lost: int = 0  # holes played as fec or plc (a packet that never came in time)
+    lost: int = 0  # packets that never came in time (holes played as fec/plc, gaps skipped)
     fec: int = 0  # of which recovered from the next packet's FEC
     concealed: int = 0  # ticks played as "plc" (holes and waits for a late packet)
     late: int = 0  # packets that came after their turn (or repeats of played ones): dropped
@@ -199,6 +199,9 @@ class JitterBuffer:
         if seq_diff(oldest, start) > 0:
             start = oldest
         self._drop_before(start)
+        if self._floor is not None:
+            # Back after a pause: what never came in between was lost (0 after DTX).
+            self.stats.lost += max(0, seq_diff(start, self._floor))
         self._next = start
         self._floor = None
         self._waits = 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from audio.levels import dbfs_from_mean_square, level_from_dbfs
+from audio.levels import FULL_SCALE, LEVEL_FLOOR_DBFS
 
 SAMPLE_RATE = 48000
 FRAME_MS = 20
@@ -41,9 +41,12 @@ FULL = "\x00full"  # key of the full mix's limiter (never a user id: those are p
 class Limiter:
     """Peak limiter for one output stream: instant (block-wise) attack, exponential release.
 
-    Hard ceiling: after the gain, samples are clipped to the int16 range, which only matters
-    for the first block after a sudden onset (the gain cannot change before the frame starts)
-    and for rounding.
+    The frame is cut into blocks of LIMITER_BLOCK samples; the gain at each block edge is
+    low enough for the peaks of both neighbouring blocks and ramps linearly in between, so
+    no sample comes out above the threshold and the gain never jumps inside a frame (it
+    may step down at the first sample of a frame that opens loud: there is no look-ahead
+    into the next frame, which would cost a frame of delay). The release back to unity is
+    exponential. Hard ceiling: the result is clamped to the int16 range, for rounding's sake.
     """
 
     __slots__ = ("_blocks", "_frac", "_release", "_threshold", "gain")
@@ -70,23 +73,26 @@ class Limiter:
         peak = int(np.abs(mix).max()) if mix.size else 0
         if peak <= self._threshold and self.gain >= 1.0:
             return mix.astype(np.int16)  # common case: nothing to do, nothing can wrap
-        x = mix.astype(np.float32).reshape(self._blocks, -1)
-        peaks = np.abs(x).max(axis=1)
-        with np.errstate(divide="ignore"):
-            targets = np.minimum(1.0, self._threshold / peaks).tolist()
-        knots = [min(self.gain, targets[0])]
-        g = knots[0]
-        last = self._blocks - 1
-        for b in range(self._blocks):
+        blocks = self._blocks
+        thr = self._threshold
+        peaks = np.abs(mix.reshape(blocks, -1)).max(axis=1).tolist()
+        targets = [thr / p if p > thr else 1.0 for p in peaks]
+        # Gain at each block edge: released from the previous edge, but no higher than what
+        # the blocks on both sides of the edge allow.
+        g = min(self.gain, targets[0])
+        knots = [g]
+        last = blocks - 1
+        for b in range(blocks):
             released = 1.0 - (1.0 - g) * self._release
             g = min(released, targets[b], targets[b + 1] if b < last else 1.0)
             knots.append(g)
-        self.gain = 1.0 if g > 0.9999 else g
+        self.gain = 1.0 if g > 0.999 else g  # within 0.01 dB: back to the fast path
         k = np.asarray(knots, dtype=np.float32)
         gains = k[:-1, None] + (k[1:] - k[:-1])[:, None] * self._frac
-        y = (x * gains).reshape(-1)
+        y = mix.astype(np.float32) * gains.reshape(-1)
         np.rint(y, out=y)
-        np.clip(y, INT16_MIN, INT16_MAX, out=y)
+        np.minimum(y, INT16_MAX, out=y)  # the hard ceiling (np.clip is 3x slower)
+        np.maximum(y, INT16_MIN, out=y)
         return y.astype(np.int16)
 
 
@@ -123,7 +129,8 @@ class Mixer:
         self._last_used: dict[str, int] = {}
         self._tick = 0
         self._sum: npt.NDArray[np.int32] = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        self._frames: dict[str, Pcm] = {}
+        self._stack: Pcm = np.empty((0, FRAME_SAMPLES), dtype=np.int16)
+        self._index: dict[str, int] = {}
 
     def _limiter(self, key: str) -> Limiter:
         lim = self._limiters.get(key)
@@ -146,33 +153,38 @@ class Mixer:
         self._tick += 1
         if self._tick % LIMITER_IDLE_TICKS == 0:
             self._prune()
-        acc = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        levels: dict[str, float] = {}
-        checked: dict[str, Pcm] = {}
-        for key, frame in frames.items():
-            if frame.shape != (FRAME_SAMPLES,):
+        keys = list(frames)
+        if keys:
+            # One (n, 960) array: the sum and every level in a few vectorized calls.
+            try:
+                stack = np.array(list(frames.values()), dtype=np.int16)
+            except ValueError:
+                stack = np.empty((0, 0), dtype=np.int16)
+            if stack.shape != (len(keys), FRAME_SAMPLES):
+                bad = next(k for k in keys if np.shape(frames[k]) != (FRAME_SAMPLES,))
                 raise ValueError(
-                    f"frame of {key!r} has shape {frame.shape}, not ({FRAME_SAMPLES},)"
+                    f"frame of {bad!r} has shape {np.shape(frames[bad])}, not ({FRAME_SAMPLES},)"
                 )
-            if frame.dtype != np.int16:
-                frame = frame.astype(np.int16)
-            checked[key] = frame
-            np.add(acc, frame, out=acc)
-            f = frame.astype(np.float32)
-            mean_square = float(np.dot(f, f)) / FRAME_SAMPLES
-            levels[key] = level_from_dbfs(dbfs_from_mean_square(mean_square))
+            acc = stack.sum(axis=0, dtype=np.int32)
+            f = stack.astype(np.float32)
+            levels = dict(zip(keys, levels_of(np.einsum("ij,ij->i", f, f)), strict=True))
+        else:
+            stack = np.empty((0, FRAME_SAMPLES), dtype=np.int16)
+            acc = np.zeros(FRAME_SAMPLES, dtype=np.int32)
+            levels = {}
         self._sum = acc
-        self._frames = checked
+        self._stack = stack
+        self._index = {key: i for i, key in enumerate(keys)}
         full = self._limiter(FULL).process(acc)
-        minus = self.minus_for(checked if minus_keys is None else minus_keys)
+        minus = self.minus_for(keys if minus_keys is None else minus_keys)
         return MixResult(full=full, minus=minus, levels=levels)
 
     def minus_for(self, keys: Iterable[str]) -> dict[str, Pcm]:
         """Mix-minus of the last `mix()` for each key: the sum without that key's frame."""
         out: dict[str, Pcm] = {}
         for key in keys:
-            own = self._frames.get(key)
-            part = self._sum if own is None else self._sum - own
+            i = self._index.get(key)
+            part = self._sum if i is None else self._sum - self._stack[i]
             out[key] = self._limiter(key).process(part)
         return out
 
@@ -185,6 +197,14 @@ class Mixer:
         horizon = self._tick - LIMITER_IDLE_TICKS
         for key in [k for k, t in self._last_used.items() if t < horizon and k != FULL]:
             self.remove(key)
+
+
+def levels_of(sum_squares: npt.NDArray[np.float32]) -> list[float]:
+    """0..1 levels (audio.levels' mapping) from each frame's sum of squared samples."""
+    mean_squares = np.maximum(sum_squares / (FRAME_SAMPLES * FULL_SCALE * FULL_SCALE), 1e-30)
+    dbfs = 10.0 * np.log10(mean_squares)
+    levels = (dbfs - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS
+    return np.maximum(np.minimum(levels, 1.0), 0.0).tolist()
 
 
 def silence() -> Pcm:
