@@ -46,6 +46,8 @@ const app = {
   reconnecting: false,
   signingOut: false,
   leavingSeat: false,
+  audioState: "closed",
+  audioError: null,
   listTimer: null,
   media: null,
   nameOf(user) {
@@ -329,6 +331,7 @@ function isSpeaker() {
 
 function render() {
   ui.renderRoom(app, actions);
+  showAudioStatus();
 }
 
 /** Drops our local picture of the room (the server side is handled by the caller). */
@@ -342,7 +345,8 @@ function leaveRoomLocally() {
   app.members = new Map();
   app.levels = new Map();
   ui.setMicProblem(null);
-  ui.setAudioStatus("closed", "Sound off");
+  app.audioState = "closed";
+  showAudioStatus();
 }
 
 function backToLobby(message, kind = "info") {
@@ -364,18 +368,33 @@ function ensureMedia() {
       return reply.sdp;
     },
     onStatus: (state, err) => {
-      const text = {
-        connecting: "Connecting sound…",
-        connected: isSpeaker() ? "Sound on: you are live" : "Sound on",
-        failed: err ? `Sound failed: ${describeError(err)}` : "Sound connection failed, retrying…",
-        closed: "Sound off",
-        blocked: "The browser blocked playback.",
-      }[state];
-      ui.setAudioStatus(state, text || state);
+      app.audioState = state;
+      app.audioError = err || null;
+      showAudioStatus();
     },
-    onMicProblem: (text) => ui.setMicProblem(text),
+    onMicProblem: (text) => {
+      ui.setMicProblem(text);
+      showAudioStatus();
+    },
   });
   return app.media;
+}
+
+function showAudioStatus() {
+  const state = app.audioState;
+  let text;
+  if (state === "connected") {
+    if (!isSpeaker()) text = "Sound on";
+    else if (app.media && app.media.wantSend && !app.media.micStream) text = "Sound on, but your microphone is off";
+    else text = "Sound on: you are live";
+  } else if (state === "failed") {
+    text = app.audioError ? `Sound failed: ${describeError(app.audioError)}` : "Sound connection failed, retrying…";
+  } else {
+    text = { connecting: "Connecting sound…", closed: "Sound off", blocked: "The browser blocked playback." }[state] || state;
+  }
+  ui.setAudioStatus(state, text);
+  const micOff = state === "connected" && isSpeaker() && app.media && app.media.wantSend && !app.media.micStream;
+  document.getElementById("audio-status").dataset.mic = micOff ? "off" : "on";
 }
 
 function startMedia(fresh) {

@@ -18,20 +18,21 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    async_playwright,
+    expect,
+)
 
 from tests.support.server import RunningServer, WireClient, close_all, running_server
-
-playwright_api = pytest.importorskip("playwright.async_api")
-Browser = playwright_api.Browser
-BrowserContext = playwright_api.BrowserContext
-Page = playwright_api.Page
-async_playwright = playwright_api.async_playwright
-expect = playwright_api.expect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "web"
@@ -74,14 +75,19 @@ async def server() -> AsyncIterator[RunningServer]:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
+async def playwright() -> AsyncIterator[Playwright]:
     async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+        yield pw
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
+    launched = await playwright.chromium.launch(executable_path=chromium_path(),
+                                                args=CHROMIUM_ARGS)
+    try:
+        yield launched
+    finally:
+        await launched.close()
 
 
 class Person:
@@ -98,7 +104,7 @@ class Person:
         page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
         page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
 
-    def tid(self, testid: str) -> Any:
+    def tid(self, testid: str) -> Locator:
         return self.page.get_by_test_id(testid)
 
     async def shot(self, name: str, *, full_page: bool = False) -> Path:
@@ -219,6 +225,7 @@ async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
     await expect(host.tid("queue-item")).to_have_count(0)
     await expect(listener.tid("self-mute")).to_be_visible()
     await expect(listener.tid("leave-seat")).to_be_visible()
+    await expect(listener.tid("mic-request-status")).to_be_hidden()
     await host.shot("01-host-accepted")
     await listener.shot("02-listener-seated")
 
@@ -237,6 +244,8 @@ async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
                 + await audio_diagnostics(listener) + "\n" + await audio_diagnostics(host)
             )
         assert 0 < level <= 1
+        # The same levels light the speaking ring on the seat in the host's page.
+        await expect(host.tid("seat-0")).to_have_attribute("data-speaking", "true")
         # The listener hears the room: the host's fake microphone reaches the listener's page.
         await expect(listener.tid("audio-status")).to_have_attribute("data-state", "connected")
         received = await listener.page.evaluate(
@@ -352,3 +361,74 @@ async def test_a_full_chatroom_shows_eight_seats_and_the_chat(
         late.assert_no_page_errors()
     finally:
         await close_all(guests)
+
+
+async def test_a_dropped_connection_reconnects_and_takes_the_seat_back(
+    server: RunningServer, browser: Browser, people: list[Person]
+) -> None:
+    host = await open_person(browser, people, "host")
+    await sign_in(host, server, "Noor")
+    room = await create_room(host, "Open mic", seat_mode="free", auto_chatroom_at=0)
+
+    guest = await open_person(browser, people, "guest", width=420, height=900)
+    guest_id = await sign_in(guest, server, "Pavel", hash=f"#room={room}")
+    await expect(guest.tid("room-title")).to_have_text("Open mic")
+    await guest.tid("seat-0-take").click()
+    await expect(host.tid("seat-0")).to_have_attribute("data-user", guest_id)
+    await expect(guest.tid("audio-status")).to_have_attribute("data-state", "connected")
+
+    observer = await server.client(f"observer-{uuid.uuid4().hex[:6]}", name="Observer",
+                                   binary=False)
+    try:
+        await observer.call("join_room", room=room)
+        # The network drops under the guest's page: the socket dies without a close frame.
+        dropped = [conn for conn in server.gateway.connections if conn.user == guest_id]
+        assert dropped, "the guest's connection should be on the server"
+        for conn in dropped:
+            conn.ws.transport.abort()
+        # The seat is held for the guest while they are away, and taken back on rejoin.
+        await expect(guest.tid("connection")).to_have_attribute("data-state", "online")
+        await expect(guest.tid("banner")).to_be_hidden()
+        await expect(guest.tid("notice").filter(has_text="Reconnected")).to_be_visible()
+        for person in (host, guest):
+            await expect(person.tid("seat-0")).to_have_attribute("data-user", guest_id)
+            await expect(person.tid("seat-0")).to_have_attribute("data-away", "false")
+        await expect(guest.tid("leave-seat")).to_be_visible()
+        # The page offered its audio again: the server hears it through the new connection.
+        observer.drain()
+        try:
+            await wait_for_speaking(observer, guest_id, AUDIO_TIMEOUT)
+        except TimeoutError:
+            pytest.fail(
+                f"no `speaking` level for the reconnected guest within {AUDIO_TIMEOUT:.0f} s\n"
+                + await audio_diagnostics(guest)
+            )
+    finally:
+        await observer.close()
+    await guest.shot("08-reconnected")
+    host.assert_no_page_errors()
+    guest.assert_no_page_errors()
+
+
+async def test_a_denied_microphone_is_explained_and_the_room_still_plays(
+    server: RunningServer, playwright: Playwright, people: list[Person]
+) -> None:
+    # Without the fake-UI flag the browser refuses the microphone prompt, as a user might.
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-ui-for-media-stream"]
+    strict = await playwright.chromium.launch(executable_path=chromium_path(), args=args)
+    try:
+        host = await open_person(strict, people, "host without a mic")
+        await sign_in(host, server, "Quinn")
+        await create_room(host, "No mic today")
+        problem = host.tid("mic-problem")
+        await expect(problem).to_be_visible()
+        await expect(problem).to_contain_text("denied")
+        await expect(host.tid("retry-mic")).to_be_visible()
+        await expect(host.tid("audio-status")).to_have_attribute("data-state", "connected")
+        await expect(host.tid("audio-status")).to_contain_text("microphone is off")
+        await host.shot("09-mic-denied")
+        host.assert_no_page_errors()
+    finally:
+        for person in [p for p in people if p.context.browser is strict]:
+            people.remove(person)
+        await strict.close()
