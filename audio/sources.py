@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import fractions
 import math
+import shutil
 import time
+import warnings
 import wave
 from pathlib import Path
 from typing import Protocol
@@ -57,17 +59,15 @@ class SilenceSource:
 
 
 class FileSource:
-    """A WAV/MP3/... file decoded by pydub (ffmpeg for compressed formats), as room PCM.
+    """A WAV/MP3/... file as room PCM (48 kHz mono int16).
 
+    Decoded by pydub; where pydub needs ffmpeg and there is none (MP3 and friends on a
+    machine without it), by PyAV, whose wheels carry their own FFmpeg.
     At the end it loops when ``loop`` is set, else plays silence (and ``finished`` is set).
     """
 
     def __init__(self, path: str | Path, loop: bool = False) -> None:
-        from pydub import AudioSegment  # imported lazily: pydub probes ffmpeg at import
-
-        segment = AudioSegment.from_file(str(path))
-        segment = segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-        self._pcm = np.frombuffer(segment.raw_data, dtype=np.int16).copy()
+        self._pcm = decode_file(path)
         if not len(self._pcm):
             raise ValueError(f"{path}: no audio")
         self.loop = loop
@@ -92,6 +92,48 @@ class FileSource:
             filled += take
             self._pos += take
         return out
+
+
+def decode_file(path: str | Path) -> np.ndarray:
+    """The whole file as 48 kHz mono int16."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(str(path))
+    # pydub reads WAV itself but needs ffmpeg for anything else (and leaks the open file
+    # when ffmpeg is missing): without ffmpeg, PyAV decodes those.
+    if Path(path).suffix.lower() == ".wav" or shutil.which("ffmpeg") or shutil.which("avconv"):
+        with warnings.catch_warnings():
+            # pydub warns at import about audioop (3.11) and a missing ffmpeg.
+            warnings.simplefilter("ignore")
+            from pydub import AudioSegment
+
+            try:
+                segment = AudioSegment.from_file(str(path))
+            except Exception:  # pydub's CouldntDecodeError, ffmpeg failures
+                segment = None
+        if segment is not None:
+            segment = segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
+            return np.frombuffer(segment.raw_data, dtype=np.int16).copy()
+    return _decode_with_av(path)
+
+
+def _decode_with_av(path: str | Path) -> np.ndarray:
+    import av
+    from av.audio.resampler import AudioResampler
+
+    resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except av.FFmpegError as exc:
+        raise ValueError(f"{path}: cannot decode audio: {exc}") from exc
+    if not chunks:
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate(chunks).astype(np.int16)
 
 
 class SourceTrack(MediaStreamTrack):

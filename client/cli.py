@@ -162,6 +162,8 @@ class RoomSession:
         self.stop = asyncio.Event()
         self.commands: dict[str, tuple[str, CommandFunc]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.speaker = False  # host or seated: media sends (with --tone/--publish)
+        self.media: Any = None
 
     def add_command(self, word: str, usage: str, request: CommandFunc) -> None:
         """`request(words)` is a client call; its reply or error is printed."""
@@ -192,6 +194,8 @@ class RoomSession:
                 continue
             say(format_event(event))
             await self.on_event(event)
+            if self.media is not None:
+                self.spawn(self.media.on_event(event))
             kind = event.get("type")
             if kind in ("room_closed", "kicked", "replaced", "_closed"):
                 self.stop.set()
@@ -227,7 +231,30 @@ class RoomSession:
             return
         await self.call(word, awaitable)
 
+    async def start_media(self) -> None:
+        args = self.args
+        tone, publish, record = (getattr(args, k, None) for k in ("tone", "publish", "record"))
+        if tone is None and publish is None and record is None:
+            return
+        from audio.sources import FileSource, PcmSource, ToneSource
+        from client.media import RoomMedia
+
+        def source() -> PcmSource:
+            if publish is not None:
+                return FileSource(publish, loop=True)
+            return ToneSource(float(tone or 0))
+
+        self.media = RoomMedia(self.client, self.room,
+                               source=source if tone is not None or publish is not None else None,
+                               record=record)
+        try:
+            await self.media.start(self.speaker)
+            say(f"media: connected ({'sending and ' if self.media.speaking else ''}receiving)")
+        except ClientError as exc:
+            say(f"webrtc_offer: error {exc.code}: {exc.message}")
+
     async def run(self) -> None:
+        await self.start_media()
         self.spawn(self.pump_events())
         if not self.args.no_input:
             self.spawn(self.pump_input())
@@ -242,6 +269,11 @@ class RoomSession:
         finally:
             for task in list(self.tasks):
                 task.cancel()
+            if self.media is not None:
+                await self.media.close()
+                media = self.media
+                if media.record is not None:
+                    say(f"media: recorded {media.recorder.seconds:.1f} s to {media.record}")
             for signum in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
@@ -310,6 +342,13 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave after this many seconds (default: until Ctrl-C or /quit)")
     parser.add_argument("--no-input", action="store_true",
                         help="do not read commands or chat from stdin")
+    # Media (client/media.py): sent while the user is a speaker, received always.
+    parser.add_argument("--tone", type=float, metavar="HZ",
+                        help="speak a sine tone of this frequency (a test microphone)")
+    parser.add_argument("--publish", metavar="FILE",
+                        help="speak this audio file (WAV, MP3, ... through pydub), looped")
+    parser.add_argument("--record", metavar="OUT.WAV",
+                        help="record what this user hears into a WAV file")
 
 
 # ---- subcommands -------------------------------------------------------------------------------
@@ -381,6 +420,7 @@ async def run_host(args: argparse.Namespace) -> int:
         for line in format_state(state):
             say(line)
         session = HostSession(client, room, args)
+        session.speaker = True
         _seat_commands(session)
         _moderator_commands(session)
         if args.chatroom:
@@ -417,6 +457,9 @@ async def run_join(args: argparse.Namespace) -> int:
         for line in format_state(reply.get("room") or {}):
             say(line)
         session = JoinSession(client, args.room, args)
+        seats = (reply.get("room") or {}).get("seats") or []
+        session.speaker = reply.get("role") == "host" or any(
+            isinstance(seat, dict) and seat.get("user") == client.user for seat in seats)
         _seat_commands(session)
         if reply.get("role") in ("host", "admin"):
             _moderator_commands(session)

@@ -6,9 +6,10 @@ the room sends back. Signaling is the client's ``webrtc_offer`` (a full offer, n
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,13 @@ class ClientMedia:
         *,
         receive: bool = True,
         record_seconds: float = 600.0,
+        recorder: Recorder | None = None,
     ) -> None:
         if source is None and not receive:
             raise ValueError("media that neither sends nor receives")
         self.pc = new_peer_connection()
         self.track: MediaStreamTrack | None = SourceTrack(source) if source is not None else None
-        self.recorder = Recorder(max_seconds=record_seconds)
+        self.recorder = recorder or Recorder(max_seconds=record_seconds)
         direction = (
             "sendrecv" if source is not None and receive
             else "sendonly" if source is not None
@@ -98,3 +100,94 @@ class ClientMedia:
         await self.recorder.stop()
         with contextlib.suppress(Exception):
             await self.pc.close()
+
+
+class RoomMedia:
+    """The CLI's media in one room: offers, re-offers when the user's seat changes, records.
+
+    A user with a source sends only while they are a speaker (the host, or seated): an
+    audience member offers ``recvonly`` and offers again with ``sendrecv`` once seated.
+    The recording (when asked for) runs across re-offers and is written at ``close()``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        room: str,
+        *,
+        source: Callable[[], PcmSource] | None = None,
+        record: str | Path | None = None,
+    ) -> None:
+        self.client = client
+        self.room = room
+        self.source = source
+        self.record = Path(record) if record is not None else None
+        self.recorder = Recorder()
+        self.media: ClientMedia | None = None
+        self.speaking = False
+        self._lock = asyncio.Lock()
+
+    async def start(self, speaking: bool) -> None:
+        await self._offer(speaking)
+
+    async def _offer(self, speaking: bool) -> None:
+        async with self._lock:
+            sends = speaking and self.source is not None
+            if self.media is not None and sends == self.speaking:
+                return
+            old, self.media = self.media, None
+            if old is not None:
+                await old.pc.close()
+            media = ClientMedia(
+                self.source() if sends and self.source is not None else None,
+                receive=True,
+                recorder=self.recorder,
+            )
+            await media.connect(lambda sdp: self.client.webrtc_offer(self.room, sdp))
+            self.media = media
+            self.speaking = sends
+
+    async def on_event(self, event: Mapping[str, Any]) -> None:
+        """Follow seat changes: re-offer when this user starts or stops being a speaker."""
+        if self.source is None or event.get("room") != self.room:
+            return
+        seats: list[Any] = []
+        kind = event.get("type")
+        if kind == "seat_changed":
+            seats = [event.get("seat")]
+        elif kind == "mode_changed":
+            seats = list(event.get("seats") or [])
+        elif kind == "room_state":
+            seats = list((event.get("state") or {}).get("seats") or [])
+        else:
+            return
+        me = self.client.user
+        mine = [s for s in seats if isinstance(s, dict) and s.get("user") == me]
+        if kind == "seat_changed":
+            if mine:
+                seated = True
+            elif self.speaking and _seat_index(event.get("seat")) == self._seat:
+                seated = False
+            else:
+                return
+        else:
+            seated = bool(mine)
+        self._seat = _seat_index(mine[0]) if mine else None
+        if seated != self.speaking:
+            await self._offer(seated)
+
+    _seat: int | None = None
+
+    async def close(self) -> None:
+        if self.media is not None:
+            await self.media.close()
+            self.media = None
+        await self.recorder.stop()
+        if self.record is not None:
+            self.recorder.save_wav(self.record)
+
+
+def _seat_index(seat: Any) -> int | None:
+    if isinstance(seat, dict) and isinstance(seat.get("index"), int):
+        return int(seat["index"])
+    return None
