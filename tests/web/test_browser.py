@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -32,6 +33,8 @@ from playwright.async_api import (
     expect,
 )
 
+from audio.sources import ToneSource
+from client.media import ClientMedia
 from tests.support.server import RunningServer, WireClient, close_all, running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -312,7 +315,10 @@ async def test_a_full_chatroom_shows_eight_seats_and_the_chat(
     await expect(host.page.locator("[data-testid^='seat-'][data-index]")).to_have_count(8)
 
     names = ["Ada", "Bruno", "Chen Wei", "Dara", "Emeka", "Fatima", "Goran", "Hiro"]
+    # Three guests really speak (a steady tone each, over aiortc): their rings must light.
+    tones = {0: 330.0, 2: 440.0, 5: 554.0}
     guests: list[WireClient] = []
+    voices: list[ClientMedia] = []
     try:
         for index, name in enumerate(names):
             guest = await server.client(f"{name.split()[0].lower()}-{uuid.uuid4().hex[:4]}",
@@ -320,6 +326,14 @@ async def test_a_full_chatroom_shows_eight_seats_and_the_chat(
             guests.append(guest)
             await guest.call("join_room", room=room)
             await guest.call("take_seat", room=room, seat=index)
+            if index in tones:
+                voice = ClientMedia(ToneSource(tones[index], amplitude=0.25), receive=False)
+                voices.append(voice)
+
+                async def send_offer(sdp: str, guest: WireClient = guest) -> dict[str, Any]:
+                    return await guest.call("webrtc_offer", room=room, sdp=sdp)
+
+                await voice.connect(send_offer)
         await guests[3].call("mute", room=room)
         lines = [
             (0, "Evening everyone! Can you all hear me?"),
@@ -341,6 +355,12 @@ async def test_a_full_chatroom_shows_eight_seats_and_the_chat(
         await expect(host.tid("chat-line")).to_have_count(len(lines) + 1)
         await expect(host.tid("audience-count")).to_have_attribute("data-count", "8")
         await expect(host.tid("members").get_by_test_id("member-item")).to_have_count(8)
+        for index in range(len(names)):
+            ring = expect(host.tid(f"seat-{index}"))
+            if index in tones:
+                await ring.to_have_attribute("data-speaking", "true", timeout=AUDIO_TIMEOUT * 1000)
+            else:
+                await ring.to_have_attribute("data-speaking", "false")
 
         # A late guest on a phone sees the full room and no seat to take.
         late = await open_person(browser, people, "late guest", width=420, height=900)
@@ -360,6 +380,7 @@ async def test_a_full_chatroom_shows_eight_seats_and_the_chat(
         host.assert_no_page_errors()
         late.assert_no_page_errors()
     finally:
+        await asyncio.gather(*(voice.close() for voice in voices), return_exceptions=True)
         await close_all(guests)
 
 
