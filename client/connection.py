@@ -113,8 +113,10 @@ class EventStream:
             raise ClientError("closed", "the client is closed") from None
 
     def close(self) -> None:
-        """Unsubscribe: no more events are queued."""
+        """Unsubscribe: queued events are dropped and the iteration ends."""
         self._owner._streams.discard(self)
+        self._queue.clear()
+        self._put(None)
 
 
 class _Connect:
