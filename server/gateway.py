@@ -99,7 +99,7 @@ class Gateway:
         self.cluster: Any | None = None
         self.metrics = Metrics()
         self._load_room = load_room
-        self._send_limit = send_limit
+        self.send_limit = send_limit
         self._clock = clock
         self.fanout = Fanout(codec.encode, self.metrics, _MediaHooks(self), clock=clock)
         self.connections: set[Connection] = set()
@@ -185,7 +185,7 @@ class Gateway:
     # --- one connection -------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = Connection.new(ws, self.settings.node_id, self._send_limit)
+        conn = Connection.new(ws, self.settings.node_id, self.send_limit)
         bucket = TokenBucket(self.settings.rate, self.settings.burst)
         self.connections.add(conn)
         self.metrics.connections_open += 1
@@ -398,7 +398,10 @@ class Gateway:
         except Exception:
             log.exception("media %s failed", getattr(method, "__name__", method))
             return
-        if inspect.isawaitable(result):
+        if isinstance(result, asyncio.Future):
+            # The engine's own background work (closing peers): it finishes it, even at stop.
+            result.add_done_callback(_log_media_failure)
+        elif inspect.isawaitable(result):
             self.spawn(result, name=f"media-{getattr(method, '__name__', 'call')}")
 
 
@@ -417,6 +420,11 @@ class _MediaHooks:
         media = self._gateway.media
         if media is not None:
             self._gateway._media_call(media.close_room, room_id)
+
+
+def _log_media_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("media task failed", exc_info=future.exception())
 
 
 def _actor(conn: Connection) -> Actor:

@@ -62,7 +62,7 @@ def media_metrics(engine: object | None) -> dict[str, float]:
             except Exception:
                 return {}
             return {
-                f"media_{key}": float(value)
+                (key if key.startswith("media_") else f"media_{key}"): float(value)
                 for key, value in values.items()
                 if isinstance(value, int | float) and not isinstance(value, bool)
             }

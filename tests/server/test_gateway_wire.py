@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import time
 
 import msgpack
@@ -12,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from protocol import codec
 from protocol.tokens import issue_token
-from tests.support.server import WireClient, running_server
+from tests.support.server import WireClient, http_get, running_server
 
 SECRET = "test-secret-not-for-production"
 
@@ -247,3 +249,48 @@ async def test_max_connections_refuses_more() -> None:
         assert info.value.response.status_code == 503
         await a.close()
         await b.close()
+
+
+async def test_webrtc_offer_with_garbage_sdp_with_media_on() -> None:
+    async with running_server(media=True) as srv:
+        if srv.media is None:
+            pytest.fail("audio/engine.py should provide the media engine")
+        c = await srv.client("alice")
+        room = (await c.call("create_room", title="m"))["room"]["id"]
+        reply = await c.request("webrtc_offer", room=room, sdp="this is not sdp")
+        # The engine refuses an offer it cannot parse as a bad field, not a server fault.
+        assert reply["code"] == "bad_request" and reply["field"] == "sdp"
+        assert (await c.call("chat", room=room, text="still here"))["type"] == "ok"
+        status, _, body = await http_get(srv.host, srv.port, "/metrics")
+        assert status == 200 and "voiceroom_media_ticks " in body.decode()
+        await c.close()
+
+
+async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving() -> None:
+    async with running_server() as srv:
+        srv.gateway.send_limit = 256 * 1024
+        host = await srv.client("host")
+        room = (await host.call("create_room", title="slow"))["room"]["id"]
+        # A small receive buffer and a one-message queue: this client soon stops reading.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((srv.host, srv.port))
+        slow = await WireClient.connect(srv.url, user="slow", sock=sock, max_queue=1)
+        await slow.call("join_room", room=room)
+        slow._reader.cancel()  # nobody reads its socket any more
+        levels = {f"user{i:04d}": 0.5 for i in range(1500)}  # ~20 KB per event
+        sent = 0
+        while srv.gateway.metrics.slow_clients_closed == 0 and sent < 2000:
+            srv.gateway.on_levels(room, levels)
+            sent += 1
+            if sent % 20 == 0:
+                await asyncio.sleep(0)  # let the loop flush to the reader that keeps up
+        assert srv.gateway.metrics.slow_clients_closed == 1
+        assert sent < 2000
+        # The host, who reads, got every one of them.
+        for _ in range(sent):
+            await host.event("speaking")
+        assert host.close_code is None
+        assert slow.ws.transport is not None
+        slow.ws.transport.abort()
+        await host.close()
