@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
+
+from redis.exceptions import RedisError
 
 from protocol.tokens import issue_token
 from protocol.validate import clean_name, is_user_id
@@ -65,7 +68,12 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await app.stop()  # release what did start (the port, Redis connections)
+        raise
     log.info("serving on %s (%s)", app.url,
              ", ".join(f"{key} {value}" for key, value in describe(settings).items()))
     if settings.dev_mode:
@@ -92,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(settings))
-    except OSError as exc:
+    except (OSError, RedisError) as exc:
         # The port is taken, the address is not ours, Redis is unreachable: say so, no traceback.
         log.error("cannot start: %s", exc)
         return 1

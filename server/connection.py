@@ -33,7 +33,11 @@ class Connection:
     binary: bool | None = None
     rooms: set[str] = field(default_factory=set)
     closing: bool = False
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Requests still running off the read loop (webrtc_offer): cancelled when the socket goes.
+    offers: set[asyncio.Task[None]] = field(default_factory=set)
+    # Room id -> the room version this connection joined at (orders `_joined` across nodes).
+    joined_at: dict[str, int] = field(default_factory=dict)
+    _closing_task: asyncio.Task[None] | None = None
     send_limit: int = SEND_BUFFER_LIMIT
 
     @classmethod
@@ -58,9 +62,8 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        task = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        # Kept referenced until done; never cancelled with the connection's other work.
+        self._closing_task = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
 
     def buffered(self) -> int:
         transport = self.ws.transport

@@ -72,17 +72,26 @@ class Fanout:
         for room_id in list(conn.rooms):
             self._forget(room_id, conn)
 
-    def subscribe(self, room_id: str, conn: Connection) -> None:
-        """`conn` now receives its user's events of the room; older local ones are replaced."""
+    def subscribe(self, room_id: str, conn: Connection, version: int = 0) -> None:
+        """`conn` now receives its user's events of the room; older local ones are replaced.
+
+        `version` is the room's version when it joined: a `_joined` of an older version (a
+        late message from another node) does not replace it.
+        """
         assert conn.user is not None
         conn.rooms.add(room_id)
+        conn.joined_at[room_id] = version
         self.rooms.setdefault(room_id, {})[conn.user] = conn
         self.replace_others(room_id, conn.user, keep=conn.id)
 
-    def replace_others(self, room_id: str, user: str, keep: str) -> None:
-        """Close every local connection of `user` in the room except the one with id `keep`."""
+    def replace_others(self, room_id: str, user: str, keep: str,
+                       version: int | None = None) -> None:
+        """Close every local connection of `user` in the room except the one with id `keep`
+        (and, given the version of the join, those that joined after it)."""
         for other in list(self.users.get(user, ())):
             if other.id == keep or room_id not in other.rooms:
+                continue
+            if version is not None and other.joined_at.get(room_id, 0) > version:
                 continue
             # It stops receiving the room first, so its own closing does not count as a drop.
             self._forget(room_id, other)
@@ -112,6 +121,7 @@ class Fanout:
 
     def _forget(self, room_id: str, conn: Connection) -> None:
         conn.rooms.discard(room_id)
+        conn.joined_at.pop(room_id, None)
         subscribers = self.rooms.get(room_id)
         if subscribers is not None and conn.user is not None and subscribers.get(conn.user) is conn:
             del subscribers[conn.user]
@@ -137,7 +147,8 @@ class Fanout:
             if event.type == "_joined":
                 user, conn_id = event.data.get("user"), event.data.get("conn")
                 if isinstance(user, str) and isinstance(conn_id, str):
-                    self.replace_others(room_id, user, keep=conn_id)
+                    self.replace_others(room_id, user, keep=conn_id,
+                                        version=room.version if room is not None else None)
                 continue
             if event.type == "_gone":
                 user = event.data.get("user")

@@ -200,9 +200,8 @@ class Gateway:
         finally:
             self.connections.discard(conn)
             self.metrics.connections_open -= 1
-            for task in list(conn.tasks):
-                if not task.done() and task is not asyncio.current_task():
-                    task.cancel()
+            for task in list(conn.offers):
+                task.cancel()
             await self._connection_closed(conn)
 
     async def _connection_closed(self, conn: Connection) -> None:
@@ -260,8 +259,8 @@ class Gateway:
         elif isinstance(command, WebrtcOffer):
             # ICE gathering takes a while: the connection keeps serving meanwhile.
             task = self.spawn(self._offer(conn, rid, command, binary), name=f"offer-{conn.id}")
-            conn.tasks.add(task)
-            task.add_done_callback(conn.tasks.discard)
+            conn.offers.add(task)
+            task.add_done_callback(conn.offers.discard)
         else:
             await self._room_command(conn, rid, command, binary)
 
@@ -297,7 +296,7 @@ class Gateway:
         room = getattr(outcome, "room", None)
         room_id = room.id if room is not None else getattr(command, "room", None)
         if isinstance(command, CreateRoom | JoinRoom) and room is not None:
-            self.fanout.subscribe(room.id, conn)
+            self.fanout.subscribe(room.id, conn, room.version)
         self._deliver_outcome(outcome, room_id)
         if isinstance(command, LeaveRoom) and room_id is not None:
             self.fanout.unsubscribe_user(room_id, conn.user or "")

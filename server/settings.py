@@ -192,8 +192,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         parser.add_argument(option.flag, dest=option.name, metavar=option.metavar,
                             help=f"{option.help} [env {option.env}]")
     parser.add_argument("--no-media", dest="media", action="store_false", default=None,
-                        help=f"serve signaling only; webrtc_offer answers `internal` "
-                        f"[env {ENV_PREFIX}MEDIA=false]")
+                        help="serve signaling only: this node answers no webrtc_offer itself "
+                        "(`internal`, unless another node of a --redis cluster serves the "
+                        f"room) [env {ENV_PREFIX}MEDIA=false]")
     return parser
 
 

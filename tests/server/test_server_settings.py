@@ -103,3 +103,14 @@ def test_token_subcommand() -> None:
                           "--user", "no spaces"], cwd=REPO, capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode == 2 and "--user" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_unreachable_redis_is_a_clean_error() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run([sys.executable, str(RUN_SERVER), "--port", "0", "--no-media",
+                             "--redis", f"redis://127.0.0.1:{port}/0"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "Traceback" not in result.stderr
