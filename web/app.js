@@ -542,11 +542,13 @@ const EVENT_HANDLERS = {
     ui.appendChat(ev, ev.user === app.session.user);
   },
   kicked(ev) {
-    const banned = ev.reason === "banned" || ev.reason === "ban";
-    backToLobby(
-      banned ? "You were banned from the room." : `You were removed from the room${ev.reason ? ` (${ev.reason})` : ""}.`,
-      "error",
-    );
+    const text =
+      ev.reason === "banned"
+        ? "You were banned from the room."
+        : !ev.reason || ev.reason === "kicked"
+          ? "You were removed from the room."
+          : `You were removed from the room (${ev.reason}).`;
+    backToLobby(text, "error");
   },
   replaced() {
     app.replaced = true;

@@ -35,6 +35,7 @@ from playwright.async_api import (
 
 from audio.sources import ToneSource
 from client.media import ClientMedia
+from protocol.tokens import issue_token
 from tests.support.server import RunningServer, WireClient, close_all, running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -453,3 +454,103 @@ async def test_a_denied_microphone_is_explained_and_the_room_still_plays(
         for person in [p for p in people if p.context.browser is strict]:
             people.remove(person)
         await strict.close()
+
+
+async def test_moderation_invite_lock_kick_admin_and_ban(
+    server: RunningServer, browser: Browser, people: list[Person]
+) -> None:
+    host = await open_person(browser, people, "host")
+    await sign_in(host, server, "Rosa")
+    room = await create_room(host, "Moderated", auto_chatroom_at=0)
+    member = await open_person(browser, people, "member", width=420, height=900)
+    member_id = await sign_in(member, server, "Sami", hash=f"#room={room}")
+    await expect(member.tid("room-title")).to_have_text("Moderated")
+    await expect(member.tid("queue")).to_be_hidden()
+    wes = await server.client(f"wes-{uuid.uuid4().hex[:4]}", name="Wes", binary=False)
+    try:
+        await wes.call("join_room", room=room)
+        listed = host.tid("members").get_by_test_id("member-item")
+        await expect(listed).to_have_count(2)
+
+        # A request the member takes back.
+        await member.tid("request-mic").click()
+        await expect(host.tid("queue-item")).to_have_count(1)
+        await member.tid("cancel-mic").click()
+        await expect(member.tid("request-mic")).to_be_visible()
+        await expect(host.tid("queue-item")).to_have_count(0)
+
+        # An invitation, first declined, then accepted.
+        await host.tid(f"invite-{member_id}").click()
+        await expect(member.tid("invite")).to_contain_text("Rosa invites you")
+        await member.tid("invite-decline").click()
+        await expect(member.tid("invite")).to_have_count(0)
+        await host.tid(f"invite-{member_id}").click()
+        await member.tid("invite-accept").click()
+        for person in (host, member):
+            await expect(person.tid("seat-0")).to_have_attribute("data-user", member_id)
+
+        # Chatroom: the live guest keeps seat 0; a locked seat shows on every page.
+        await host.tid("open-chatroom").click()
+        await expect(member.tid("room-mode")).to_have_attribute("data-mode", "chatroom")
+        await expect(member.tid("seat-0")).to_have_attribute("data-user", member_id)
+        await host.tid("seat-1-lock").click()
+        await expect(member.tid("seat-1")).to_have_attribute("data-locked", "true")
+        await expect(member.tid("seat-1-take")).to_have_count(0)
+        await expect(member.tid("seat-2-take")).to_have_text("Move here")
+
+        # Off the seat, back in the audience.
+        await host.tid("seat-0-kick").click()
+        await expect(member.tid("seat-0")).to_have_attribute("data-user", "")
+        await expect(member.tid("request-mic")).to_be_visible()
+        await expect(member.tid("notice").filter(has_text="back in the audience")).to_be_visible()
+
+        # An admin sees the queue and handles it.
+        await host.tid(f"admin-{member_id}").click()
+        await expect(member.tid("my-role")).to_have_text("You are an admin")
+        await expect(member.tid("queue")).to_be_visible()
+        await wes.call("request_mic", room=room)
+        await expect(member.tid("queue-item")).to_contain_text("Wes")
+        await member.tid(f"reject-{wes.user}").click()
+        await wes.event("mic_rejected")
+        await expect(member.tid("queue-item")).to_have_count(0)
+        await member.shot("10-admin")
+
+        # Banned: out of the room, and kept out.
+        await host.tid(f"ban-{member_id}").click()
+        await expect(member.tid("notice").filter(has_text="banned from the room")).to_be_visible()
+        await expect(member.tid("create-form")).to_be_visible()
+        await member.page.evaluate(f"location.hash = 'room={room}'")
+        await expect(member.tid("notice").filter(has_text="You have been banned")).to_be_visible()
+        await expect(member.tid("room-title")).to_be_hidden()
+        await expect(listed).to_have_count(1)
+    finally:
+        await wes.close()
+    host.assert_no_page_errors()
+    member.assert_no_page_errors()
+
+
+async def test_token_sign_in_on_a_server_with_a_secret(
+    browser: Browser, people: list[Person]
+) -> None:
+    secret = uuid.uuid4().hex
+    async with running_server(secret=secret) as secured:
+        person = await open_person(browser, people, "token user")
+        await person.page.goto(base_url(secured))
+        await person.tid("signin-name").fill("Tara")
+        await person.tid("signin-submit").click()
+        await expect(person.tid("signin-error")).to_contain_text("requires a sign-in token")
+
+        token = issue_token(secret, "tara-7", "Tara T.", 600, time.time())
+        await person.tid("signin-name").fill("")
+        await person.tid("signin-token").fill(token)
+        await person.tid("signin-submit").click()
+        await expect(person.tid("me-name")).to_have_text("Tara T.")
+        await expect(person.tid("create-form")).to_be_visible()
+
+        # A reload signs in again from the session without asking.
+        await person.page.reload()
+        await expect(person.tid("me-name")).to_have_text("Tara T.")
+        person.assert_no_page_errors()
+        # The server stops with the page still connected: close it first.
+        await person.context.close()
+        people.remove(person)
