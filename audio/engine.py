@@ -16,9 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamTrack
 
-from audio.rtc import AnsweredPeer, PacketTrack, answer_offer
-from audio.session import Inbound, LevelsCallback, RoomSession
+from audio.rtc import AnsweredPeer, answer_offer
+from audio.session import (
+    DEFAULT_SEND_MODE,
+    Inbound,
+    LevelsCallback,
+    Output,
+    RoomSession,
+    SendMode,
+)
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -38,7 +46,7 @@ class MemberPeer:
     user: str
     peer: AnsweredPeer
     inbound: Inbound | None
-    outbound: PacketTrack | None
+    outbound: Output | None
     closed: bool = False
 
     @property
@@ -68,7 +76,9 @@ class MediaEngine:
         announce_address: str | None = None,
         on_levels: LevelsCallback | None = None,
         session_factory: Callable[[str], RoomSession] | None = None,
+        send_mode: SendMode = DEFAULT_SEND_MODE,
     ) -> None:
+        self.send_mode = send_mode
         # ``settings``: server.settings.Settings or anything with ``announce_address``;
         # an explicit keyword wins.
         if announce_address is None and settings is not None:
@@ -93,10 +103,10 @@ class MediaEngine:
         media.session.set_heard(room.speakers())
         session = media.session
         inbound, sink = session.new_input(user)
-        outbound: list[PacketTrack] = []
+        outbound: list[MediaStreamTrack] = []
 
-        def make_outbound() -> PacketTrack:
-            track = session.new_output()
+        def make_outbound() -> MediaStreamTrack:
+            track = session.outbound_track()
             outbound.append(track)
             return track
 
@@ -122,7 +132,7 @@ class MediaEngine:
             user,
             peer,
             inbound if peer.receives_from_peer else None,
-            outbound[0] if outbound else None,
+            session.make_output(outbound[0], peer.transceiver) if outbound else None,
         )
         holder.append(member)
         old = media.peers.get(user)
@@ -203,7 +213,9 @@ class MediaEngine:
             if self._session_factory is not None:
                 session = self._session_factory(room.id)
             else:
-                session = RoomSession(room.id, on_levels=self.on_levels)
+                session = RoomSession(
+                    room.id, on_levels=self.on_levels, send_mode=self.send_mode
+                )
             media = self.rooms[room.id] = RoomMedia(session=session, members=set(room.members))
         return media
 

@@ -17,15 +17,17 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
+from aiortc import RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamTrack
 
 from audio.jitter import JitterBuffer
 from audio.levels import SpeakingDetector, TalkerTracker
 from audio.mixer import FRAME_SAMPLES, Mixer, Pcm
 from audio.opus import OpusDecoder, OpusEncoder, OpusError
-from audio.rtc import PacketTrack, PayloadSink, make_packet
+from audio.rtc import DirectSender, IdleTrack, Outgoing, PacketTrack, PayloadSink, ntp_now
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,21 @@ LATE_SECONDS = 0.005
 # only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
 # for a few per cent more encode time.
 OUTPUT_BITRATE = 64_000
+
+# "direct": DirectSender per listener (RTP header + SRTP + sendto in the tick);
+# "track": a PacketTrack per listener, packetized by aiortc's RTCRtpSender (slower, all public
+# sender code; kept for comparison in bench/fanout.py).
+SendMode = Literal["direct", "track"]
+DEFAULT_SEND_MODE: SendMode = "direct"
+
+
+class Output(Protocol):
+    """One listener's outbound stream."""
+
+    def deliver(self, out: Outgoing) -> None: ...
+
+    def stop(self) -> None: ...
+
 
 LevelsCallback = Callable[[str, dict[str, float]], Any]
 
@@ -126,15 +143,17 @@ class RoomSession:
         *,
         on_levels: LevelsCallback | None = None,
         tick_seconds: float = TICK_SECONDS,
+        send_mode: SendMode = DEFAULT_SEND_MODE,
     ) -> None:
         self.room_id = room_id
+        self.send_mode = send_mode
         self.on_levels = on_levels
         self.tick_seconds = tick_seconds
         self.stats = SessionStats()
         self.trace: LatencyTrace | None = None
         self.heard: set[str] = set()
         self.inputs: dict[str, Inbound] = {}
-        self.outputs: dict[str, PacketTrack] = {}
+        self.outputs: dict[str, Output] = {}
         self.mixer = Mixer()
         self.detector = SpeakingDetector()
         self.talkers = TalkerTracker()
@@ -188,21 +207,31 @@ class RoomSession:
             del self.inputs[inbound.user]
             self._forget_speaker(inbound.user)
 
-    def new_output(self) -> PacketTrack:
+    def outbound_track(self) -> MediaStreamTrack:
+        """The track to put on a listener's RTP sender (see ``send_mode``)."""
+        if self.send_mode == "direct":
+            return IdleTrack()
         track = PacketTrack()
         if self.trace is not None:
             track.on_sent = self.trace.sent
         return track
 
-    def attach_output(self, user: str, track: PacketTrack) -> None:
-        old = self.outputs.get(user)
-        if old is not None and old is not track:
-            old.stop()
-        self.outputs[user] = track
+    def make_output(self, track: MediaStreamTrack, transceiver: RTCRtpTransceiver) -> Output:
+        """The listener's output once the connection is answered."""
+        if isinstance(track, PacketTrack):
+            return track
+        assert isinstance(track, IdleTrack)
+        return DirectSender(transceiver, track)
 
-    def detach_output(self, user: str, track: PacketTrack) -> None:
-        track.stop()
-        if self.outputs.get(user) is track:
+    def attach_output(self, user: str, output: Output) -> None:
+        old = self.outputs.get(user)
+        if old is not None and old is not output:
+            old.stop()
+        self.outputs[user] = output
+
+    def detach_output(self, user: str, output: Output) -> None:
+        output.stop()
+        if self.outputs.get(user) is output:
             del self.outputs[user]
 
     def _forget_speaker(self, user: str) -> None:
@@ -295,18 +324,25 @@ class RoomSession:
             stats.encodes_last_tick = 0
             return
         pts = tick_no * FRAME_SAMPLES
-        shared = make_packet(self._full_encoder.encode(result.full), pts)
+        ntp = ntp_now()
+        shared = Outgoing(tick_no, self._full_encoder.encode(result.full), pts, ntp)
         encodes = 1
-        own: dict[str, Any] = {}
+        own: dict[str, Outgoing] = {}
         if talkers:
             for user, pcm in self.mixer.minus_for(talkers).items():
                 encoder = self._encoders.get(user)
                 if encoder is None:
                     encoder = self._encoders[user] = OpusEncoder(bitrate=OUTPUT_BITRATE)
-                own[user] = make_packet(encoder.encode(pcm), pts)
+                own[user] = Outgoing(tick_no, encoder.encode(pcm), pts, ntp)
                 encodes += 1
-        for user, track in outputs.items():
-            track.push(tick_no, own.get(user, shared))
+        if own:
+            for user, output in outputs.items():
+                output.deliver(own.get(user, shared))
+        else:
+            for output in outputs.values():
+                output.deliver(shared)
+        if self.trace is not None and self.send_mode == "direct":
+            self.trace.sent(tick_no)
         stats.encodes += encodes
         stats.packets_sent += len(outputs)
         stats.talkers_last_tick = len(talkers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from statistics import median
 
 import pytest
 
@@ -198,14 +199,15 @@ async def test_lossy_speaker_does_not_stall_or_delay_the_room(engine: MediaEngin
             await join(engine, room, user, peer)
         s = session(engine)
         await wait_recorded([peers["lis"]], 0.5)
-        bad = s.inputs["bad"]
+        bad, clean = s.inputs["bad"], s.inputs["host"]
         start_frames = peers["lis"].recorder.frames
         ticks0 = s.stats.ticks
-        latencies = []
-        for _ in range(15):
-            await asyncio.sleep(0.2)
-            latencies.append(bad.jitter.latency())
-        got = levels_db(peers["lis"], [300.0, 600.0], seconds=2.5)
+        lossy_depth, clean_depth = [], []
+        for _ in range(25):
+            await asyncio.sleep(0.1)
+            lossy_depth.append(bad.jitter.latency())
+            clean_depth.append(clean.jitter.latency())
+        got = levels_db(peers["lis"], [300.0, 600.0], seconds=2.0)
         assert got[300.0] > HEARD_DB and got[600.0] > HEARD_DB, got
         assert peers["bad"].rtp_dropped > 0
         assert bad.jitter.stats.lost > 0  # the holes were filled (FEC or PLC), not waited for
@@ -213,8 +215,9 @@ async def test_lossy_speaker_does_not_stall_or_delay_the_room(engine: MediaEngin
         ticks = s.stats.ticks - ticks0
         frames = peers["lis"].recorder.frames - start_frames
         assert frames >= 0.8 * ticks
-        # Latency does not grow: the lossy speaker's buffer stays at its depth.
-        assert max(latencies[-5:]) <= bad.jitter.depth + 2, latencies
+        # Loss does not add delay: the lossy speaker's buffer holds about what the clean
+        # one's does (both see the same scheduling noise of this shared machine).
+        assert median(lossy_depth) <= median(clean_depth) + 2, (lossy_depth, clean_depth)
     finally:
         await close_all(peers.values())
 

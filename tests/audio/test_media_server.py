@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from statistics import median
 
 import numpy as np
 import pytest
@@ -147,16 +148,18 @@ async def test_lossy_and_vanishing_speakers_do_not_stall_the_room(server: Runnin
         # "gone" vanishes mid-stream: its network drops without a word to the server.
         await peers["gone"].transceiver.sender.transport.transport.stop()
         ticks0, frames0 = s.stats.ticks, peers["lis"].recorder.frames
-        lossy_in = s.inputs["lossy"]
-        depth = []
-        for _ in range(10):
-            await asyncio.sleep(0.2)
-            depth.append(lossy_in.jitter.latency())
+        lossy_in, clean_in = s.inputs["lossy"], s.inputs["host"]
+        lossy_depth, clean_depth = [], []
+        for _ in range(20):
+            await asyncio.sleep(0.1)
+            lossy_depth.append(lossy_in.jitter.latency())
+            clean_depth.append(clean_in.jitter.latency())
         got = levels_db(peers["lis"], [300.0, 500.0, 700.0], seconds=1.5)
         assert got[300.0] > HEARD_DB and got[500.0] > HEARD_DB, got
         assert got[700.0] < got[300.0] - GAP_DB, got
         assert lossy_in.jitter.stats.lost > 0
-        assert max(depth[-4:]) <= lossy_in.jitter.depth + 2, depth
+        # Loss adds no delay: the lossy speaker's buffer holds about what the clean one's does.
+        assert median(lossy_depth) <= median(clean_depth) + 2, (lossy_depth, clean_depth)
         # The clock never waited: the listener got a packet for (nearly) every tick.
         assert peers["lis"].recorder.frames - frames0 >= 0.8 * (s.stats.ticks - ticks0)
         assert s.stats.tick_errors == 0
