@@ -1,0 +1,401 @@
+"""Signaling cost at scale: `python -m bench.signaling`.
+
+Starts `run_server.py` (signaling only) pinned to CPU 0 when the machine has two or
+more, pins this process (the clients) to the other CPUs, then:
+
+1. opens `--clients` connections (hello) and reads the server's RSS growth per idle
+   connection;
+2. one client per room creates a room (chatroom, free seats), everyone else joins one
+   of the `--rooms` rooms; RSS growth per member;
+3. for `--duration` seconds drives every room open-loop at `--ops` requests a second,
+   half chat messages, half seat changes (take_seat / leave_seat by random members),
+   each of which the server broadcasts to the whole room;
+4. prints the server's CPU time (user + system, from /proc) per event delivered to
+   the clients, the request latency p50/p99 (client-measured round trip), and the
+   client process's own CPU share (near 100 % means the clients, not the server,
+   were the bottleneck and latencies include client queueing).
+
+Goals: <= 15 µs server CPU per delivered event, <= 30 KiB per idle connection,
+p99 < 20 ms. The whole run is bounded (about a minute with the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from client.connection import ClientError, Event, VoiceClient
+from client.load import percentile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_SERVING = re.compile(r"serving on ws://[^\s:]+:(\d+)/ws")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MAX_CLIENTS = 5000
+MAX_DURATION = 120.0
+CONNECT_CONCURRENCY = 100
+
+GOAL_US_PER_EVENT = 15.0
+GOAL_KIB_PER_IDLE = 30.0
+GOAL_P99_MS = 20.0
+
+
+# ---- the server process ------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def split_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, client CPUs): the first allowed CPU for the server, the rest for us."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None, None
+    return {allowed[0]}, set(allowed[1:])
+
+
+@dataclass
+class ServerProc:
+    proc: subprocess.Popen[str]
+    port: int
+    output: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+@contextlib.contextmanager
+def server_process(cpus: set[int] | None, extra: list[str]) -> Any:
+    def pin() -> None:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "run_server.py"), "--host", "127.0.0.1", "--port", "0",
+         "--no-media", *extra],
+        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, preexec_fn=pin,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    output: list[str] = []
+    ready = threading.Event()
+    port: list[int] = []
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if len(output) < 1000:
+                output.append(line)
+            if not port and (match := _SERVING.search(line)):
+                port.append(int(match.group(1)))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        if not ready.wait(30) or not port:
+            raise RuntimeError("server did not start:\n" + "".join(output))
+        yield ServerProc(proc, port[0], output)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        reader.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+# ---- the clients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    events: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    latency_by_type: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    counting: bool = False
+
+    def on_event(self, event: Event) -> None:
+        kind = event.get("type")
+        if self.counting and isinstance(kind, str) and not kind.startswith("_"):
+            self.events[kind] += 1
+
+    def on_reply(self, kind: str, seconds: float, code: str | None) -> None:
+        if not self.counting:
+            return
+        self.latencies.append(seconds)
+        self.latency_by_type.setdefault(kind, []).append(seconds)
+        if code is not None:
+            self.errors[code] += 1
+
+
+@dataclass
+class Room:
+    id: str
+    host: VoiceClient
+    members: list[VoiceClient]
+    seats: dict[int, str | None]
+
+    def on_host_event(self, event: Event) -> None:
+        if event.get("type") == "seat_changed" and event.get("room") == self.id:
+            seat = event.get("seat") or {}
+            self.seats[int(seat.get("index", 0))] = seat.get("user")
+
+
+async def drive_room(
+    room: Room, ops: float, deadline: float, rng: random.Random, tally: Tally
+) -> None:
+    """Open loop: start one request every 1/ops seconds, whatever the replies do."""
+    inflight: set[asyncio.Task[Any]] = set()
+    by_user = {c.user: c for c in room.members}
+    step = 1.0 / ops
+    next_at = time.monotonic() + rng.uniform(0, step)
+    n = 0
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if next_at > now:
+            await asyncio.sleep(next_at - now)
+        next_at += step
+        n += 1
+        if n % 2:
+            speaker = rng.choice(room.members)
+            coro: Any = speaker.chat(room.id, f"message {n}")
+        else:
+            occupied = [(i, u) for i, u in room.seats.items() if u is not None]
+            free = [i for i, u in room.seats.items() if u is None]
+            if occupied and (not free or rng.random() < 0.5):
+                _, user = rng.choice(occupied)
+                client = by_user.get(user)
+                coro = client.leave_seat(room.id) if client else room.host.list_rooms(limit=1)
+            else:
+                seated = {u for _, u in occupied}
+                candidates = [c for c in room.members if c.user not in seated]
+                coro = rng.choice(candidates).take_seat(room.id, rng.choice(free))
+        task = asyncio.ensure_future(_quiet(coro, tally))
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
+    if inflight:
+        await asyncio.wait(inflight, timeout=10)
+
+
+async def _quiet(coro: Any, tally: Tally) -> None:
+    with contextlib.suppress(ClientError):
+        await coro
+
+
+async def run_bench(
+    server: ServerProc, *, clients: int, rooms: int, duration: float, ops: float, seed: int
+) -> dict[str, Any]:
+    rng = random.Random(seed)
+    tally = Tally()
+    pid = server.proc.pid
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    opened: list[VoiceClient] = []
+
+    async def connect(index: int) -> VoiceClient:
+        async with gate:
+            client = await VoiceClient.connect(
+                server.url, user=f"bench-{index}", name=f"Bench {index}", history=0,
+                on_event=tally.on_event, on_reply=tally.on_reply, reconnect=False,
+                request_timeout=30.0,
+            )
+        opened.append(client)
+        return client
+
+    try:
+        await asyncio.sleep(1.0)
+        rss_before = rss_bytes(pid)
+        t0 = time.monotonic()
+        all_clients = await asyncio.gather(*(connect(i) for i in range(clients)))
+        connect_seconds = time.monotonic() - t0
+        await asyncio.sleep(1.0)
+        rss_idle = rss_bytes(pid)
+
+        room_list: list[Room] = []
+        for r in range(rooms):
+            host = all_clients[r]
+            state = (await host.create_room(f"Bench {r}", seats=8, seat_mode="free",
+                                            auto_chatroom_at=0))["room"]
+            await host.open_chatroom(state["id"])
+            room = Room(state["id"], host, [], {i: None for i in range(8)})
+            host.on_event = _chain(host.on_event, room.on_host_event)
+            room_list.append(room)
+        audience = all_clients[rooms:]
+        for i, client in enumerate(audience):
+            room_list[i % rooms].members.append(client)
+
+        async def join(client: VoiceClient, room: Room) -> None:
+            async with gate:
+                await client.join_room(room.id)
+
+        await asyncio.gather(*(join(c, room) for room in room_list for c in room.members))
+        await asyncio.sleep(1.5)  # let audience_changed bursts settle before measuring
+        rss_joined = rss_bytes(pid)
+
+        tally.counting = True
+        server_cpu0 = cpu_seconds(pid)
+        client_cpu0 = time.process_time()
+        wall0 = time.monotonic()
+        deadline = wall0 + duration
+        await asyncio.gather(*(
+            drive_room(room, ops, deadline, random.Random(rng.random()), tally)
+            for room in room_list
+        ))
+        await asyncio.sleep(1.0)  # deliveries still in flight
+        tally.counting = False
+        wall = time.monotonic() - wall0
+        server_cpu = cpu_seconds(pid) - server_cpu0
+        client_cpu = time.process_time() - client_cpu0
+    finally:
+        tally.counting = False
+        await asyncio.gather(*(c.close() for c in opened), return_exceptions=True)
+
+    delivered = sum(tally.events.values())
+    ordered = sorted(tally.latencies)
+    load1 = os.getloadavg()[0]
+    members = clients - rooms
+    return {
+        "clients": clients,
+        "rooms": rooms,
+        "duration_s": round(wall, 1),
+        "ops_per_room_per_s": ops,
+        "connect_s": round(connect_seconds, 1),
+        "requests": len(ordered),
+        "errors": dict(tally.errors),
+        "events_delivered": delivered,
+        "events_per_s": round(delivered / wall),
+        "events_by_type": dict(tally.events.most_common()),
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_share": round(server_cpu / wall, 2),
+        "client_cpu_share": round(client_cpu / wall, 2),
+        "server_us_per_event": round(server_cpu * 1e6 / delivered, 2) if delivered else None,
+        "p50_ms": round(percentile(ordered, 50) * 1000, 2),
+        "p99_ms": round(percentile(ordered, 99) * 1000, 2),
+        "latency_ms_by_type": {
+            kind: {"p50": round(percentile(sorted(v), 50) * 1000, 2),
+                   "p99": round(percentile(sorted(v), 99) * 1000, 2), "count": len(v)}
+            for kind, v in sorted(tally.latency_by_type.items())
+        },
+        "load_average_1min": round(load1, 2),
+        "cpus": os.cpu_count(),
+        "rss_before_mib": round(rss_before / 2**20, 1),
+        "kib_per_idle_connection": round((rss_idle - rss_before) / 1024 / clients, 1),
+        "kib_per_room_member": round((rss_joined - rss_idle) / 1024 / max(members, 1), 1),
+    }
+
+
+def _chain(*hooks: Any) -> Any:
+    live = [h for h in hooks if h is not None]
+
+    def hook(event: Event) -> None:
+        for h in live:
+            h(event)
+
+    return hook
+
+
+def print_report(r: dict[str, Any], cpus: tuple[set[int] | None, set[int] | None]) -> None:
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    us = r["server_us_per_event"]
+    print(f"signaling: {r['clients']} connections over {r['rooms']} rooms, "
+          f"{r['duration_s']} s at {r['ops_per_room_per_s']:g} requests/s per room "
+          f"(server CPUs {sorted(cpus[0]) if cpus[0] else 'shared'}, "
+          f"client CPUs {sorted(cpus[1]) if cpus[1] else 'shared'})")
+    print(f"  connect {r['clients']} clients: {r['connect_s']} s; machine load average "
+          f"{r['load_average_1min']} on {r['cpus']} CPUs at the end (other work inflates latency)")
+    print(f"  requests {r['requests']}, errors {r['errors'] or 'none'}")
+    print(f"  events delivered {r['events_delivered']} ({r['events_per_s']}/s): "
+          + ", ".join(f"{k} {v}" for k, v in r["events_by_type"].items()))
+    print(f"  server CPU {r['server_cpu_s']} s ({r['server_cpu_share']:.0%} of a core), "
+          f"clients {r['client_cpu_share']:.0%} of a core")
+    if us is not None:
+        print(f"  server CPU per delivered event: {us} µs "
+              f"(goal <= {GOAL_US_PER_EVENT:g}: {verdict(us <= GOAL_US_PER_EVENT)})")
+    print(f"  request latency p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms "
+          f"(goal p99 < {GOAL_P99_MS:g}: {verdict(r['p99_ms'] < GOAL_P99_MS)})")
+    for kind, row in r["latency_ms_by_type"].items():
+        print(f"    {kind:<12} n={row['count']:<6} p50 {row['p50']} ms  p99 {row['p99']} ms")
+    kib = r["kib_per_idle_connection"]
+    print(f"  server RSS {r['rss_before_mib']} MiB at start; per idle connection {kib} KiB "
+          f"(goal <= {GOAL_KIB_PER_IDLE:g}: {verdict(kib <= GOAL_KIB_PER_IDLE)}); "
+          f"per room member {r['kib_per_room_member']} KiB more")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.signaling", description=__doc__)
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--rooms", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of driving")
+    parser.add_argument("--ops", type=float, default=6.0,
+                        help="requests per second per room (half chat, half seat changes)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave CPU placement to the scheduler (on a machine busy with "
+                             "other work, pinning can starve the server)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("server_flags", nargs="*",
+                        help="extra run_server.py flags (after --), e.g. -- --redis URL")
+    args = parser.parse_args(argv)
+    if not 1 <= args.rooms <= args.clients <= MAX_CLIENTS:
+        parser.error(f"need 1 <= rooms <= clients <= {MAX_CLIENTS}")
+    if not 0 < args.duration <= MAX_DURATION:
+        parser.error(f"--duration must be in (0, {MAX_DURATION:g}]")
+
+    # Two sockets per connection on this machine (ours and the server's).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, args.clients * 2 + 256))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    cpus = (None, None) if args.no_pin else split_cpus()
+    with server_process(cpus[0], args.server_flags) as server:
+        if cpus[1] is not None:
+            os.sched_setaffinity(0, cpus[1])
+        gc.freeze()  # fewer full collections over thousands of long-lived client objects
+        report = asyncio.run(run_bench(
+            server, clients=args.clients, rooms=args.rooms, duration=args.duration,
+            ops=args.ops, seed=args.seed,
+        ))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report, cpus)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
