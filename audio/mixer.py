@@ -35,6 +35,9 @@ LIMITER_BLOCK = 96
 LIMITER_THRESHOLD = 0.89 * INT16_MAX  # about -1 dBFS: peaks above are turned down
 LIMITER_RELEASE_MS = 250.0  # time constant of the gain's return to 1
 LIMITER_IDLE_TICKS = 500  # a talker's limiter unused this long (10 s) is dropped
+# From this many mix-minus streams on, their limiters run vectorized (process_many); below,
+# one by one is faster.
+BATCH_FROM = 4
 FULL = "\x00full"  # key of the full mix's limiter (never a user id: those are printable)
 
 
@@ -47,9 +50,12 @@ class Limiter:
     may step down at the first sample of a frame that opens loud: there is no look-ahead
     into the next frame, which would cost a frame of delay). The release back to unity is
     exponential. Hard ceiling: the result is clamped to the int16 range, for rounding's sake.
+
+    `process_many` runs the limiters of several streams (one gain each) in the same few
+    numpy calls: the mixer limits all its mix-minus streams at once.
     """
 
-    __slots__ = ("_blocks", "_frac", "_release", "_threshold", "gain")
+    __slots__ = ("_blocks", "_frac", "_rinv", "_rpow", "_threshold", "gain")
 
     def __init__(
         self,
@@ -63,37 +69,82 @@ class Limiter:
         self._threshold = float(threshold)
         self._blocks = FRAME_SAMPLES // block
         block_ms = 1000.0 * block / SAMPLE_RATE
-        self._release = float(np.exp(-block_ms / release_ms))
+        release = float(np.exp(-block_ms / release_ms))  # per block
+        edges = np.arange(self._blocks + 1)
+        self._rpow = release**edges
+        self._rinv = release ** (-edges)
         # Ramp position of each sample inside its block: 1/block .. 1.
-        self._frac = (np.arange(1, block + 1, dtype=np.float32) / block)[None, :]
+        self._frac = (np.arange(1, block + 1, dtype=np.float32) / block)[None, None, :]
         self.gain = 1.0  # gain at the end of the last frame
 
     def process(self, mix: npt.NDArray[np.int32]) -> Pcm:
         """Limit one frame of summed samples (int32, any range) to int16."""
-        peak = int(np.abs(mix).max()) if mix.size else 0
-        if peak <= self._threshold and self.gain >= 1.0:
-            return mix.astype(np.int16)  # common case: nothing to do, nothing can wrap
-        blocks = self._blocks
+        out, self.gain = self.process_one(mix, self.gain)
+        return out
+
+    def process_one(self, mix: npt.NDArray[np.int32], gain: float) -> tuple[Pcm, float]:
+        """Limit one stream whose limiter gain is `gain`: (frame, new gain).
+
+        Same result as `process_many`; plain Python floats for the per-block recursion are
+        faster than numpy's per-call overhead when there are only a few streams.
+        """
         thr = self._threshold
+        if gain >= 1.0 and int(np.abs(mix).max()) <= thr:
+            return mix.astype(np.int16), 1.0  # common case: nothing to do, nothing can wrap
+        blocks = self._blocks
         peaks = np.abs(mix.reshape(blocks, -1)).max(axis=1).tolist()
         targets = [thr / p if p > thr else 1.0 for p in peaks]
-        # Gain at each block edge: released from the previous edge, but no higher than what
-        # the blocks on both sides of the edge allow.
-        g = min(self.gain, targets[0])
+        release = float(self._rpow[1])
+        g = min(gain, targets[0])
         knots = [g]
         last = blocks - 1
         for b in range(blocks):
-            released = 1.0 - (1.0 - g) * self._release
-            g = min(released, targets[b], targets[b + 1] if b < last else 1.0)
+            g = min(1.0 - (1.0 - g) * release, targets[b], targets[b + 1] if b < last else 1.0)
             knots.append(g)
-        self.gain = 1.0 if g > 0.999 else g  # within 0.01 dB: back to the fast path
         k = np.asarray(knots, dtype=np.float32)
-        gains = k[:-1, None] + (k[1:] - k[:-1])[:, None] * self._frac
-        y = mix.astype(np.float32) * gains.reshape(-1)
+        ramp = k[:-1, None] + (k[1:] - k[:-1])[:, None] * self._frac[0]
+        y = mix.astype(np.float32) * ramp.reshape(-1)
         np.rint(y, out=y)
         np.minimum(y, INT16_MAX, out=y)  # the hard ceiling (np.clip is 3x slower)
         np.maximum(y, INT16_MIN, out=y)
-        return y.astype(np.int16)
+        g = float(k[-1])
+        return y.astype(np.int16), 1.0 if g > 0.999 else g
+
+    def process_many(
+        self, mixes: npt.NDArray[np.int32], gains: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.int16]:
+        """Limit k streams, `mixes` (k, FRAME_SAMPLES); `gains` (k,) is updated in place."""
+        thr = self._threshold
+        slow = (np.abs(mixes).max(axis=1) > thr) | (gains < 1.0)
+        if not slow.any():
+            return mixes.astype(np.int16)  # common case: nothing to do, nothing can wrap
+        out = np.empty(mixes.shape, dtype=np.int16)
+        if not slow.all():
+            out[~slow] = mixes[~slow]
+        x = mixes[slow].reshape(-1, self._blocks, FRAME_SAMPLES // self._blocks)
+        peaks = np.abs(x).max(axis=2)
+        targets = np.minimum(1.0, thr / np.maximum(peaks, 1))
+        # Gain at each block edge: no higher than what the blocks on both sides allow...
+        edge = targets.copy()
+        np.minimum(targets[:, :-1], targets[:, 1:], out=edge[:, :-1])
+        # ...and released from the previous edge: with h = 1 - gain, h[j] = max(need[j],
+        # h[j-1] * r), which is max over i <= j of need[i] * r^(j-i): one accumulate.
+        need = np.empty((x.shape[0], self._blocks + 1))
+        need[:, 0] = 1.0 - np.minimum(gains[slow], targets[:, 0])
+        need[:, 1:] = 1.0 - edge
+        knots = (1.0 - np.maximum.accumulate(need * self._rinv, axis=1) * self._rpow).astype(
+            np.float32
+        )
+        ramp = knots[:, :-1, None] + (knots[:, 1:] - knots[:, :-1])[:, :, None] * self._frac
+        y = x.astype(np.float32) * ramp
+        np.rint(y, out=y)
+        np.minimum(y, INT16_MAX, out=y)  # the hard ceiling (np.clip is 3x slower)
+        np.maximum(y, INT16_MIN, out=y)
+        out[slow] = y.reshape(-1, FRAME_SAMPLES)
+        last = knots[:, -1].astype(np.float64)
+        last[last > 0.999] = 1.0  # within 0.01 dB: back to the fast path
+        gains[slow] = last
+        return out
 
 
 @dataclass(slots=True)
@@ -123,23 +174,18 @@ class Mixer:
     def __init__(
         self, *, threshold: float = LIMITER_THRESHOLD, release_ms: float = LIMITER_RELEASE_MS
     ) -> None:
-        self._threshold = threshold
-        self._release_ms = release_ms
-        self._limiters: dict[str, Limiter] = {}
+        self._limiter = Limiter(threshold=threshold, release_ms=release_ms)
+        self._gains: dict[str, float] = {}  # limiter gain of each output stream
         self._last_used: dict[str, int] = {}
         self._tick = 0
         self._sum: npt.NDArray[np.int32] = np.zeros(FRAME_SAMPLES, dtype=np.int32)
         self._stack: Pcm = np.empty((0, FRAME_SAMPLES), dtype=np.int16)
         self._index: dict[str, int] = {}
 
-    def _limiter(self, key: str) -> Limiter:
-        lim = self._limiters.get(key)
-        if lim is None:
-            lim = self._limiters[key] = Limiter(
-                threshold=self._threshold, release_ms=self._release_ms
-            )
+    def _limit_one(self, key: str, mix: npt.NDArray[np.int32]) -> Pcm:
+        out, self._gains[key] = self._limiter.process_one(mix, self._gains.get(key, 1.0))
         self._last_used[key] = self._tick
-        return lim
+        return out
 
     def mix(
         self, frames: Mapping[str, Pcm], minus_keys: Iterable[str] | None = None
@@ -175,22 +221,36 @@ class Mixer:
         self._sum = acc
         self._stack = stack
         self._index = {key: i for i, key in enumerate(keys)}
-        full = self._limiter(FULL).process(acc)
+        full = self._limit_one(FULL, acc)
         minus = self.minus_for(keys if minus_keys is None else minus_keys)
         return MixResult(full=full, minus=minus, levels=levels)
 
     def minus_for(self, keys: Iterable[str]) -> dict[str, Pcm]:
         """Mix-minus of the last `mix()` for each key: the sum without that key's frame."""
-        out: dict[str, Pcm] = {}
-        for key in keys:
-            i = self._index.get(key)
-            part = self._sum if i is None else self._sum - self._stack[i]
-            out[key] = self._limiter(key).process(part)
-        return out
+        wanted = list(dict.fromkeys(keys))
+        index = self._index
+        if len(wanted) < BATCH_FROM:
+            out: dict[str, Pcm] = {}
+            for key in wanted:
+                i = index.get(key)
+                part = self._sum if i is None else self._sum - self._stack[i]
+                out[key] = self._limit_one(key, part)
+            return out
+        mixes = np.repeat(self._sum[None, :], len(wanted), axis=0)
+        rows = [i for i, key in enumerate(wanted) if key in index]
+        if rows:
+            mixes[rows] -= self._stack[[index[wanted[i]] for i in rows]]
+        gains = np.array([self._gains.get(k, 1.0) for k in wanted])
+        limited = self._limiter.process_many(mixes, gains)
+        tick = self._tick
+        for key, gain in zip(wanted, gains.tolist(), strict=True):
+            self._gains[key] = gain
+            self._last_used[key] = tick
+        return dict(zip(wanted, limited, strict=True))
 
     def remove(self, key: str) -> None:
         """Drop the limiter state of an input that left."""
-        self._limiters.pop(key, None)
+        self._gains.pop(key, None)
         self._last_used.pop(key, None)
 
     def _prune(self) -> None:

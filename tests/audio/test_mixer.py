@@ -200,3 +200,35 @@ def test_levels_map_dbfs_to_unit_range() -> None:
     assert levels["mid"] == pytest.approx(0.5, abs=0.005)
     assert levels["quiet"] == 0.0
     assert levels["silent"] == 0.0
+
+
+def test_batched_limiters_match_one_by_one() -> None:
+    # The mixer limits many mix-minus streams in one vectorized pass (BATCH_FROM and up):
+    # it must do exactly what the per-stream limiter does, frame after frame.
+    rng = np.random.default_rng(3)
+    batch = Limiter()
+    singles = [Limiter() for _ in range(6)]
+    gains = np.ones(6)
+    for i in range(60):
+        loudness = [0.2, 1.5, 4.0, 0.5, 9.0, 0.05] if i < 30 else [0.3] * 6
+        mixes = np.stack(
+            [(a * tone(300 + 97 * k, 1.0, i)).astype(np.int32) for k, a in enumerate(loudness)]
+        )
+        mixes += rng.integers(-50, 50, mixes.shape, dtype=np.int32)
+        together = batch.process_many(mixes, gains)
+        for k, lim in enumerate(singles):
+            alone = lim.process(mixes[k])
+            assert np.abs(together[k].astype(np.int32) - alone).max() <= 1
+            assert gains[k] == pytest.approx(lim.gain, abs=1e-5)
+
+
+def test_many_talkers_minus_is_exact_below_threshold() -> None:
+    mixer = Mixer()
+    frames = {f"s{i}": tone(200 + 150 * i, 0.05, 0) for i in range(9)}
+    result = mixer.mix(frames)  # nine mix-minus streams: the batched path
+    total = np.sum([f.astype(np.int32) for f in frames.values()], axis=0)
+    for key, frame in frames.items():
+        assert np.array_equal(result.minus[key], total - frame)
+    minus = mixer.minus_for(["s0", "s0", "nobody", "s1", "s2", "s3"])
+    assert set(minus) == {"s0", "nobody", "s1", "s2", "s3"}
+    assert np.array_equal(minus["nobody"], total)
