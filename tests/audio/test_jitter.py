@@ -233,3 +233,23 @@ def test_bad_parameters() -> None:
         JitterBuffer(depth=0)
     with pytest.raises(ValueError):
         JitterBuffer(depth=11, max_frames=10)
+
+
+def test_slower_sender_clock_costs_one_concealed_tick_per_missing_packet() -> None:
+    # The sender's clock runs 2 % slow: every 50th tick brings no packet. Each such tick is
+    # concealed once (waiting, not giving the packet up), nothing is lost, nothing goes
+    # silent, and the latency does not creep up.
+    jb = JitterBuffer(depth=2)
+    seq = 0
+    outs = []
+    for tick in range(2000):
+        if tick % 50 != 49:
+            jb.push(seq, payload(seq))
+            seq += 1
+        outs.append(jb.pop())
+    k = kinds(outs[10:])
+    assert k.count("silence") == 0
+    assert jb.stats.lost == 0 and jb.stats.late == 0
+    assert 2000 // 50 - 2 <= k.count("plc") <= 2000 // 50 + 1
+    assert played(outs) == list(range(len(played(outs))))
+    assert jb.latency() <= 3
