@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +139,18 @@ def test_talker_tracker_is_immediate_on_and_held_off() -> None:
     assert tracker.update({"a": lv(-70), "b": lv(-70)}) == set()
     tracker.update({"a": lv(-20)})
     assert tracker.update({}) == set()  # gone from the room: no longer a talker
+
+
+def test_audio_core_is_pure() -> None:
+    # tests/test_purity.py scans audio/mixer.py's own imports; this also covers jitter and
+    # levels, and what they pull in transitively, in a fresh interpreter.
+    code = (
+        "import sys, audio.mixer, audio.levels, audio.jitter\n"
+        "bad = {'asyncio', 'aiortc', 'av', 'redis', 'websockets'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & bad))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
