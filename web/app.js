@@ -295,6 +295,7 @@ function enterRoom(state, role) {
 /** Takes a full RoomState (join reply, room_state event, or a re-read). */
 function applyState(state, role) {
   app.room = state;
+  document.title = `${state.title} · Voice rooms`;
   if (role) app.role = role;
   else app.role = roleIn(state);
   if (!state.queue) state.queue = [];
@@ -351,6 +352,7 @@ function leaveRoomLocally() {
 
 function backToLobby(message, kind = "info") {
   leaveRoomLocally();
+  document.title = "Voice rooms";
   setHash(null);
   if (message) ui.notify(message, kind);
   showLobby();

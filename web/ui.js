@@ -318,7 +318,8 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
     } else {
       items.push(h("button", { class: "primary", testid: "request-mic", onclick: actions.requestMic }, icon("hand"), "Request the mic"));
     }
-    if (room.seat_mode === "free" || app.role === "admin") {
+    const freeSeat = room.seats.some((s) => !s.user && !s.locked);
+    if (freeSeat && (room.seat_mode === "free" || app.role === "admin")) {
       items.push(h("span", { class: "hint" }, "Or take any free seat."));
     }
   }
