@@ -217,12 +217,18 @@ async def _quiet(coro: Any, tally: Tally) -> None:
         await coro
 
 
+@dataclass(frozen=True)
+class Target:
+    url: str
+    pid: int
+
+
 async def run_bench(
-    server: ServerProc, *, clients: int, rooms: int, duration: float, ops: float, seed: int
+    server: Target, *, clients: int, rooms: int, duration: float, ops: float, seed: int
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     tally = Tally()
-    pid = server.proc.pid
+    pid = server.pid
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     opened: list[VoiceClient] = []
 
@@ -369,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave CPU placement to the scheduler (on a machine busy with "
                              "other work, pinning can starve the server)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--attach", metavar="URL",
+                        help="use a server already running at URL instead of starting one "
+                             "(with --pid, for its CPU time and memory)")
+    parser.add_argument("--pid", type=int, help="process id of the --attach server")
     parser.add_argument("server_flags", nargs="*",
                         help="extra run_server.py flags (after --), e.g. -- --redis URL")
     args = parser.parse_args(argv)
@@ -382,14 +392,24 @@ def main(argv: list[str] | None = None) -> int:
     want = min(hard, max(soft, args.clients * 2 + 256))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     cpus = (None, None) if args.no_pin else split_cpus()
-    with server_process(cpus[0], args.server_flags) as server:
-        if cpus[1] is not None:
-            os.sched_setaffinity(0, cpus[1])
-        gc.freeze()  # fewer full collections over thousands of long-lived client objects
+    gc.freeze()  # fewer full collections over thousands of long-lived client objects
+    if args.attach:
+        if args.pid is None:
+            parser.error("--attach needs --pid")
+        cpus = (None, None)
+        attached = Target(args.attach, args.pid)
         report = asyncio.run(run_bench(
-            server, clients=args.clients, rooms=args.rooms, duration=args.duration,
+            attached, clients=args.clients, rooms=args.rooms, duration=args.duration,
             ops=args.ops, seed=args.seed,
         ))
+    else:
+        with server_process(cpus[0], args.server_flags) as server:
+            if cpus[1] is not None:
+                os.sched_setaffinity(0, cpus[1])
+            report = asyncio.run(run_bench(
+                Target(server.url, server.proc.pid), clients=args.clients, rooms=args.rooms,
+                duration=args.duration, ops=args.ops, seed=args.seed,
+            ))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

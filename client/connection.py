@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import random
 import re
 import time
@@ -32,6 +33,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from protocol.codec import MAX_FRAME, decode, encode
 from protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 Reply = dict[str, Any]
@@ -320,7 +323,11 @@ class VoiceClient:
             assert ws is not None
             try:
                 async for raw in ws:
-                    self._receive(raw)
+                    try:
+                        self._receive(raw)
+                    except Exception:
+                        # A failing hook must not stop the reader: every reply would hang.
+                        log.exception("voice client %s: error handling a frame", self.user)
             except ConnectionClosed:
                 pass
             if self._closing:
@@ -414,7 +421,10 @@ class VoiceClient:
 
     def _emit(self, event: Event) -> None:
         if self.on_event is not None:
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception:
+                log.exception("voice client %s: on_event hook failed", self.user)
         self._seq += 1
         if self._keep_history:
             self._history.append((self._seq, event))

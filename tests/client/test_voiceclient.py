@@ -306,3 +306,25 @@ async def test_token_auth() -> None:
             with pytest.raises(ClientError) as info:
                 await VoiceClient.connect(srv.url, token=bad, user="u" if bad is None else None)
             assert info.value.code == "not_authenticated"
+
+
+async def test_a_failing_hook_does_not_stop_the_client(server: Server) -> None:
+    seen: list[str] = []
+
+    def flaky(event: dict[str, Any]) -> None:
+        seen.append(event["type"])
+        if event["type"] == "chat_message":
+            raise RuntimeError("hook bug")
+
+    async with (
+        VoiceClient.connect(server.url, user=uid("h"), name="H") as host,
+        VoiceClient.connect(server.url, user=uid("g"), name="G", on_event=flaky) as guest,
+    ):
+        room = (await host.create_room("Hooks"))["room"]["id"]
+        await guest.join_room(room)
+        await host.chat(room, "boom")
+        await host.chat(room, "again")
+        # Events and replies still reach the client after the hook raised.
+        assert (await guest.wait_for("chat_message", lambda e: e["text"] == "again"))
+        assert "rooms" in await guest.list_rooms()
+        assert seen.count("chat_message") == 2
