@@ -97,9 +97,15 @@ function loadSession() {
 async function connect() {
   const conn = new Connection(socketUrl());
   await conn.open();
-  app.conn = conn;
   const params = app.session.token ? { token: app.session.token } : { user: app.session.user, name: app.session.name };
-  const reply = await conn.request("hello", params);
+  let reply;
+  try {
+    reply = await conn.request("hello", params);
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  app.conn = conn;
   app.session.user = reply.user;
   app.session.name = reply.name;
   app.server = reply.server || null;
@@ -114,8 +120,6 @@ async function signIn(session) {
   try {
     await connect();
   } catch (err) {
-    if (app.conn) app.conn.close();
-    app.conn = null;
     let text = describeError(err);
     if (err instanceof ProtocolError && err.code === "not_authenticated") {
       text = session.token
@@ -144,6 +148,7 @@ function signOut() {
   if (app.conn) app.conn.close();
   app.conn = null;
   app.signingOut = false;
+  app.session = { user: null, name: null, token: null };
   sessionStorage.removeItem(SESSION_KEY);
   document.getElementById("sign-out").hidden = true;
   ui.renderIdentity(null);
@@ -173,11 +178,15 @@ async function reconnect() {
   app.reconnecting = true;
   for (let attempt = 0; ; attempt++) {
     await sleep(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]);
-    if (app.signingOut) break;
+    if (!app.session.user && !app.session.token) {
+      // Signed out while we waited.
+      app.reconnecting = false;
+      ui.setBanner(null);
+      return;
+    }
     try {
       await connect();
     } catch (err) {
-      if (app.conn && !app.conn.isOpen) app.conn = null;
       if (err instanceof ProtocolError && err.code === "not_authenticated") {
         app.reconnecting = false;
         ui.setBanner(null);
