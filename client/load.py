@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import math
 import random
 import time
 import uuid
@@ -100,7 +101,7 @@ def percentile(ordered: list[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list (0 for an empty one)."""
     if not ordered:
         return 0.0
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
