@@ -32,6 +32,13 @@ from protocol.errors import ErrorCode, ProtocolError
 log = logging.getLogger(__name__)
 
 
+SUMMED_STATS = (
+    "ticks", "late_ticks", "overruns", "skipped_ticks", "tick_errors", "encodes",
+    "packets_sent", "tick_seconds_total", "decoded", "fec", "concealed", "silent_skipped",
+    "bad_packets", "rtp_in", "rtp_dropped_unheard",
+)
+
+
 class RoomLike(Protocol):
     """What the engine reads of rooms.model.Room."""
 
@@ -77,8 +84,10 @@ class MediaEngine:
         on_levels: LevelsCallback | None = None,
         session_factory: Callable[[str], RoomSession] | None = None,
         send_mode: SendMode = DEFAULT_SEND_MODE,
+        encode_once: bool = True,
     ) -> None:
         self.send_mode = send_mode
+        self.encode_once = encode_once  # False only for the per-listener-encode baseline
         # ``settings``: server.settings.Settings or anything with ``announce_address``;
         # an explicit keyword wins.
         if announce_address is None and settings is not None:
@@ -199,10 +208,10 @@ class MediaEngine:
             "media_rooms": float(len(self.rooms)),
             "media_peers": float(sum(len(m.peers) for m in self.rooms.values())),
         }
-        for key in ("ticks", "late_ticks", "overruns", "encodes", "packets_sent", "tick_errors"):
-            out[f"media_{key}"] = float(
-                sum(getattr(m.session.stats, key) for m in self.rooms.values())
-            )
+        sessions = [m.session for m in self.rooms.values()]
+        for key in SUMMED_STATS:
+            out[f"media_{key}"] = float(sum(getattr(s.stats, key) for s in sessions))
+        out["media_max_tick_seconds"] = max((s.stats.max_tick_seconds for s in sessions), default=0)
         return out
 
     # --- internals ---------------------------------------------------------------------------
@@ -214,7 +223,10 @@ class MediaEngine:
                 session = self._session_factory(room.id)
             else:
                 session = RoomSession(
-                    room.id, on_levels=self.on_levels, send_mode=self.send_mode
+                    room.id,
+                    on_levels=self.on_levels,
+                    send_mode=self.send_mode,
+                    encode_once=self.encode_once,
                 )
             media = self.rooms[room.id] = RoomMedia(session=session, members=set(room.members))
         return media

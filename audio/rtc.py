@@ -232,7 +232,9 @@ class DirectSender:
     def deliver(self, out: Outgoing) -> None:
         self.send(out.payload, out.pts, out.ntp)
 
-    def send(self, payload: bytes, pts: int, ntp: int) -> None:
+    def send(self, payload: bytes, pts: int, ntp: int, extension: bytes = b"") -> None:
+        """Send one packet. ``extension``: a ready RTP header-extension block (RFC 8285,
+        e.g. from ``audio_level_extension``), or none."""
         dtls = self._dtls
         if dtls._state is not DtlsState.CONNECTED or not self.live:
             self.dropped += 1
@@ -242,10 +244,12 @@ class DirectSender:
             self.dropped += 1
             return
         timestamp = (self._ts0 + pts) & 0xFFFFFFFF
-        packet = _RTP_HEADER.pack(0x80, self._pt, self._seq, timestamp, self._ssrc)
+        packet = _RTP_HEADER.pack(
+            0x90 if extension else 0x80, self._pt, self._seq, timestamp, self._ssrc
+        )
         self._seq = (self._seq + 1) & 0xFFFF
         try:
-            data = dtls._tx_srtp.protect(packet + payload)
+            data = dtls._tx_srtp.protect(packet + extension + payload)
             pair.protocol.transport.sendto(data, pair.remote_addr)
         except (AttributeError, OSError):
             # Closed under our feet (the peer is going away): not the room's problem.
@@ -261,6 +265,23 @@ class DirectSender:
     def stop(self) -> None:
         self.live = False
         self.track.stop()
+
+
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+
+def audio_level_extension_id(transceiver: RTCRtpTransceiver) -> int | None:
+    """The negotiated one-byte header-extension id of RFC 6464 audio levels, if any."""
+    for ext in transceiver._headerExtensions:
+        if ext.uri == AUDIO_LEVEL_URI:
+            return int(ext.id)
+    return None
+
+
+def audio_level_extension(ext_id: int, dbov: int, vad: bool = False) -> bytes:
+    """An RFC 8285 one-byte-header extension block carrying an RFC 6464 level (-dBov)."""
+    level = min(127, max(0, dbov)) | (0x80 if vad else 0)
+    return bytes((0xBE, 0xDE, 0, 1, (ext_id << 4) & 0xF0, level, 0, 0))
 
 
 def ntp_now() -> int:

@@ -38,6 +38,12 @@ MAX_BEHIND_TICKS = 5
 # A tick that starts this much after its deadline counts as late.
 LATE_SECONDS = 0.005
 
+# A packet whose RFC 6464 level says -80 dBov or quieter (a muted or idle microphone; 127 is
+# digital silence) adds nothing audible to a mix: it is not decoded. Browsers and aiortc
+# send this level with every packet; packets without it are always decoded.
+SILENT_DBOV = 80
+LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter buffer
+
 # The room's outbound streams: at 32 kb/s Opus, a mix of two tones already has coding noise
 # only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
 # for a few per cent more encode time.
@@ -73,6 +79,7 @@ class SessionStats:
     max_tick_seconds: float = 0.0
     tick_seconds_total: float = 0.0
     decoded: int = 0
+    silent_skipped: int = 0  # packets marked silent by their RFC 6464 level: not decoded
     fec: int = 0
     concealed: int = 0
     silent: int = 0
@@ -122,13 +129,14 @@ class LatencyTrace:
 class Inbound:
     """One speaker's incoming audio on one peer connection (a re-offer makes a new one)."""
 
-    __slots__ = ("active", "decoder", "ext_level", "jitter", "user")
+    __slots__ = ("active", "decoder", "jitter", "levels", "user")
 
     def __init__(self, user: str) -> None:
         self.user = user
         self.jitter = JitterBuffer()
         self.decoder = OpusDecoder()
-        self.ext_level: float | None = None
+        # RFC 6464 level (-dBov) of the packet with sequence number seq, at seq % LEVEL_RING.
+        self.levels: list[int | None] = [None] * LEVEL_RING
         self.active = True
 
     def reset(self) -> None:
@@ -144,9 +152,12 @@ class RoomSession:
         on_levels: LevelsCallback | None = None,
         tick_seconds: float = TICK_SECONDS,
         send_mode: SendMode = DEFAULT_SEND_MODE,
+        encode_once: bool = True,
     ) -> None:
         self.room_id = room_id
         self.send_mode = send_mode
+        # False: the Janus-style baseline, an encode per listener (bench/fanout.py only).
+        self.encode_once = encode_once
         self.on_levels = on_levels
         self.tick_seconds = tick_seconds
         self.stats = SessionStats()
@@ -187,8 +198,7 @@ class RoomSession:
             if not inbound.active or inbound.user not in self.heard:
                 stats.rtp_dropped_unheard += 1
                 return
-            if level is not None:
-                inbound.ext_level = level[1]
+            inbound.levels[seq % LEVEL_RING] = level[1] if level is not None else None
             if self.trace is not None:
                 self.trace.arrived(payload)
             inbound.jitter.push(seq, payload)
@@ -233,6 +243,8 @@ class RoomSession:
         output.stop()
         if self.outputs.get(user) is output:
             del self.outputs[user]
+            if not self.encode_once:
+                self._encoders.pop(user, None)
 
     def _forget_speaker(self, user: str) -> None:
         self._encoders.pop(user, None)
@@ -325,22 +337,22 @@ class RoomSession:
             return
         pts = tick_no * FRAME_SAMPLES
         ntp = ntp_now()
-        shared = Outgoing(tick_no, self._full_encoder.encode(result.full), pts, ntp)
-        encodes = 1
-        own: dict[str, Outgoing] = {}
-        if talkers:
-            for user, pcm in self.mixer.minus_for(talkers).items():
-                encoder = self._encoders.get(user)
-                if encoder is None:
-                    encoder = self._encoders[user] = OpusEncoder(bitrate=OUTPUT_BITRATE)
-                own[user] = Outgoing(tick_no, encoder.encode(pcm), pts, ntp)
-                encodes += 1
-        if own:
-            for user, output in outputs.items():
-                output.deliver(own.get(user, shared))
+        if not self.encode_once:
+            encodes = self._encode_per_listener(tick_no, pts, ntp, result.full, talkers)
         else:
-            for output in outputs.values():
-                output.deliver(shared)
+            shared = Outgoing(tick_no, self._full_encoder.encode(result.full), pts, ntp)
+            encodes = 1
+            own: dict[str, Outgoing] = {}
+            if talkers:
+                for user, pcm in self.mixer.minus_for(talkers).items():
+                    own[user] = Outgoing(tick_no, self._encoder(user).encode(pcm), pts, ntp)
+                    encodes += 1
+            if own:
+                for user, output in outputs.items():
+                    output.deliver(own.get(user, shared))
+            else:
+                for output in outputs.values():
+                    output.deliver(shared)
         if self.trace is not None and self.send_mode == "direct":
             self.trace.sent(tick_no)
         stats.encodes += encodes
@@ -348,12 +360,33 @@ class RoomSession:
         stats.talkers_last_tick = len(talkers)
         stats.encodes_last_tick = encodes
 
+    def _encoder(self, user: str) -> OpusEncoder:
+        encoder = self._encoders.get(user)
+        if encoder is None:
+            encoder = self._encoders[user] = OpusEncoder(bitrate=OUTPUT_BITRATE)
+        return encoder
+
+    def _encode_per_listener(
+        self, tick_no: int, pts: int, ntp: int, full: Pcm, talkers: list[str]
+    ) -> int:
+        minus = self.mixer.minus_for(talkers) if talkers else {}
+        for user, output in self.outputs.items():
+            pcm = minus.get(user, full)
+            output.deliver(Outgoing(tick_no, self._encoder(user).encode(pcm), pts, ntp))
+        return len(self.outputs)
+
     def _next_frame(self, inbound: Inbound, tick_no: int) -> Pcm | None:
         out = inbound.jitter.pop()
         kind = out.kind
         stats = self.stats
         if kind == "frame":
-            assert out.payload is not None
+            assert out.payload is not None and out.seq is not None
+            level = inbound.levels[out.seq % LEVEL_RING]
+            if level is not None and level >= SILENT_DBOV:
+                stats.silent_skipped += 1
+                if self.trace is not None:
+                    self.trace.discard(out.payload)
+                return None
             if self.trace is not None:
                 self.trace.mixed(tick_no, out.payload)
             stats.decoded += 1

@@ -34,6 +34,7 @@ from tests.support.rtc import (
     connect,
     levels_db,
     lossy,
+    silent_peer,
     tone_peer,
     wait_for,
     wait_recorded,
@@ -148,10 +149,15 @@ async def test_muted_and_audience_audio_is_not_mixed(engine: MediaEngine) -> Non
 
 
 async def test_silent_speaker_is_no_talker_and_shares_the_full_mix(engine: MediaEngine) -> None:
-    room = build_room("host", seated=["quiet"], audience=["lis"])
-    peers = {"host": tone_peer(400.0), "quiet": tone_peer(None), "lis": tone_peer(None)}
-    # "quiet" is seated (a speaker) but sends nothing: it must get the shared packet.
-    peers["quiet"] = ClientMedia(None, receive=True)
+    room = build_room("host", seated=["quiet", "idle"], audience=["lis"])
+    # "quiet" sends digital silence (its packets say so in their RFC 6464 level), "idle"
+    # sends nothing: both are speakers who are not talking and get the shared packet.
+    peers = {
+        "host": tone_peer(400.0),
+        "quiet": silent_peer(),
+        "idle": ClientMedia(None, receive=True),
+        "lis": tone_peer(None),
+    }
     try:
         for user, peer in peers.items():
             await join(engine, room, user, peer)
@@ -159,7 +165,10 @@ async def test_silent_speaker_is_no_talker_and_shares_the_full_mix(engine: Media
         stats = session(engine).stats
         assert stats.talkers_last_tick == 1
         assert stats.encodes_last_tick == 2
-        assert levels_db(peers["quiet"], [400.0])[400.0] > HEARD_DB
+        # Silence is recognised from the packets' level and never decoded.
+        assert stats.silent_skipped > 25 and stats.decoded > 25
+        for user in ("quiet", "idle", "lis"):
+            assert levels_db(peers[user], [400.0])[400.0] > HEARD_DB
         assert levels_db(peers["host"], [400.0])[400.0] < -60
     finally:
         await close_all(peers.values())

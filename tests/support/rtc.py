@@ -18,8 +18,11 @@ from client.media import ClientMedia
 __all__ = [
     "SAMPLE_RATE",
     "ClientMedia",
+    "close_all",
+    "connect",
     "levels_db",
     "lossy",
+    "silent_peer",
     "tone_peer",
     "wait_for",
     "wait_recorded",
