@@ -123,12 +123,13 @@ class JitterBuffer:
             self.stats.duplicates += 1
             return False
         self._buf[seq] = payload
-        if self._next is not None and seq_diff(seq, self._next) >= self.max_frames:
-            self._resync(seq)
-        elif self._next is None and len(self._buf) > self.max_frames:
-            del self._buf[self._oldest()]
-            self.stats.skipped += 1
-        return True
+        if self._next is not None:
+            if seq_diff(seq, self._next) >= self.max_frames:
+                self._resync(seq)
+        else:
+            # Prefetching: keep only the newest max_frames sequence numbers' worth.
+            self._drop_before((self._newest() - self.max_frames + 1) & 0xFFFF)
+        return seq in self._buf
 
     def pop(self) -> JitterOut:
         """What to play this tick (call exactly once per 20 ms)."""

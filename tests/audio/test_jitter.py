@@ -6,6 +6,8 @@ import random
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audio.jitter import JitterBuffer, JitterOut, seq_diff
 
@@ -299,3 +301,51 @@ def test_real_opus_stream_with_loss_and_reordering_plays_without_dropouts() -> N
     # the bound is "not silent", and the great majority of ticks are at full level.)
     assert min(steady) > clean / 20
     assert sum(r > clean / 2 for r in steady) >= 0.85 * len(steady)
+
+
+# -- property: whatever the network does, the buffer keeps its promises --
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(-40, 120)),  # offset from the stream's base
+        st.just(("pop", 0)),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.integers(0, 65535), ops=_ops, depth=st.integers(1, 4))
+def test_any_arrival_pattern_keeps_order_bounds_and_payloads(
+    base: int, ops: list[tuple[str, int]], depth: int
+) -> None:
+    jb = JitterBuffer(depth=depth, max_frames=10, max_plc=3)
+    sent: dict[int, bytes] = {}
+    last_played: int | None = None
+    for op, offset in ops:
+        if op == "push":
+            seq = (base + offset) & 0xFFFF
+            data = sent.setdefault(seq, f"p{offset}".encode())
+            jb.push(seq, data)
+        else:
+            out = jb.pop()
+            if out.kind == "silence":
+                assert out.payload is None and out.seq is None
+                continue
+            assert out.seq is not None
+            if out.kind == "frame":
+                assert out.payload == sent[out.seq]
+            elif out.kind == "fec":
+                assert out.payload == sent[(out.seq + 1) & 0xFFFF]
+            else:
+                assert out.kind == "plc" and out.payload is None
+            if last_played is not None:
+                # Playout only moves forward (a plc tick may repeat the awaited seq).
+                assert seq_diff(out.seq, last_played) >= (0 if out.kind == "plc" else 1)
+            if out.kind != "plc":
+                last_played = out.seq
+        assert len(jb) <= 10
+        assert jb.latency() <= 10
+    assert jb.stats.resets == 0
+    stats = jb.stats
+    assert stats.received == sum(op == "push" for op, _ in ops)
