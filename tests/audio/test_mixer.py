@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audio.mixer import (
     FRAME_SAMPLES,
@@ -232,3 +234,31 @@ def test_many_talkers_minus_is_exact_below_threshold() -> None:
     minus = mixer.minus_for(["s0", "s0", "nobody", "s1", "s2", "s3"])
     assert set(minus) == {"s0", "nobody", "s1", "s2", "s3"}
     assert np.array_equal(minus["nobody"], total)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 9),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([0.01, 0.3, 1.0]),
+    ticks=st.integers(1, 4),
+)
+def test_any_frames_mix_without_wrapping(n: int, seed: int, scale: float, ticks: int) -> None:
+    rng = np.random.default_rng(seed)
+    mixer = Mixer()
+    for _ in range(ticks):
+        frames = {
+            f"u{i}": np.round(rng.uniform(-scale, scale, N) * 32767).astype(np.int16)
+            for i in range(n)
+        }
+        result = mixer.mix(frames)
+        total = np.sum([f.astype(np.int64) for f in frames.values()], axis=0) if n else np.zeros(N)
+        outs = [(result.full, total)] + [(result.minus[k], total - f) for k, f in frames.items()]
+        for out, want in outs:
+            assert out.dtype == np.int16 and out.shape == (N,)
+            loud = np.abs(want) > LIMITER_THRESHOLD
+            assert np.all(np.sign(out[loud]) == np.sign(want[loud]))
+            # Never louder than intended, and only ever turned down, never up.
+            assert np.all(np.abs(out.astype(np.int64)) <= np.abs(want) + 1)
+        assert set(result.levels) == set(frames)
+        assert all(0.0 <= v <= 1.0 for v in result.levels.values())
