@@ -293,6 +293,13 @@ class Gateway:
         outcome = await self.service.execute(_actor(conn), command)
         reply = dict(getattr(outcome, "reply", None) or {})
         self._reply(conn, messages.ok(rid, **reply), binary)
+        try:
+            await self._after_reply(conn, command, outcome)
+        except Exception:
+            # The request was answered (exactly one reply); what failed is ours to log.
+            log.exception("fan-out after %s from %s failed", type(command).__name__, conn.id)
+
+    async def _after_reply(self, conn: Connection, command: Command, outcome: Any) -> None:
         room = getattr(outcome, "room", None)
         room_id = room.id if room is not None else getattr(command, "room", None)
         if isinstance(command, CreateRoom | JoinRoom) and room is not None:
@@ -373,7 +380,11 @@ class Gateway:
 
         Events from elsewhere (the sweeper, other nodes) come here too, like a request's.
         """
-        closed = self.fanout.deliver(room_id, events, room) if events else False
+        try:
+            closed = self.fanout.deliver(room_id, events, room) if events else False
+        except Exception:
+            log.exception("delivering %d events of room %s failed", len(events), room_id)
+            closed = False
         if room is not None and not closed and self.media is not None:
             self._media_call(self.media.room_changed, room)
 
