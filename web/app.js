@@ -1,7 +1,7 @@
 // The page's controller: session, lobby, room state kept in step with the server's events,
 // the room's audio, and reconnection. Rendering lives in ui.js, the wire in protocol.js.
 
-import { Connection, ProtocolError, describeError, socketUrl } from "./protocol.js";
+import { Connection, ProtocolError, describeError, socketUrl, userIdFor } from "./protocol.js";
 import { MediaLink } from "./media.js";
 import * as ui from "./ui.js";
 
@@ -67,18 +67,6 @@ const app = {
 window.voiceroom = app;
 
 // ---------------------------------------------------------------- session
-
-/** A valid user id (1-64 of [A-Za-z0-9_.-]) from a display name plus a random suffix. */
-export function userIdFor(name) {
-  const slug = name
-    .normalize("NFKD")
-    .replace(/[^A-Za-z0-9_.-]+/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .toLowerCase()
-    .slice(0, 40);
-  const suffix = Math.random().toString(36).slice(2, 8).padEnd(6, "0");
-  return `${slug || "guest"}-${suffix}`;
-}
 
 function saveSession() {
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(app.session));

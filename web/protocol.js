@@ -18,6 +18,19 @@ export function socketUrl(loc = window.location) {
   return `${scheme}//${loc.host}/ws`;
 }
 
+/** A valid user id (1-64 of [A-Za-z0-9_.-]) from a display name plus a random suffix. */
+export function userIdFor(name) {
+  const slug = name
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "") // accents off: "Zoë" -> "Zoe"
+    .replace(/[^A-Za-z0-9_.-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .toLowerCase()
+    .slice(0, 40);
+  const suffix = Math.random().toString(36).slice(2, 8).padEnd(6, "0");
+  return `${slug || "guest"}-${suffix}`;
+}
+
 export class Connection {
   constructor(url) {
     this.url = url;

@@ -36,6 +36,7 @@ from playwright.async_api import (
 from audio.sources import ToneSource
 from client.media import ClientMedia
 from protocol.tokens import issue_token
+from protocol.validate import is_user_id
 from tests.support.server import RunningServer, WireClient, close_all, running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -280,6 +281,24 @@ async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
 
     host.assert_no_page_errors()
     listener.assert_no_page_errors()
+
+
+async def test_user_ids_made_from_display_names_are_valid(
+    server: RunningServer, browser: Browser, people: list[Person]
+) -> None:
+    person = await open_person(browser, people, "id maker")
+    await person.page.goto(base_url(server))
+    names = ["Zoë Ünal", "名前", "x" * 64, "  --- ", "O'Brien & co.", "😀", "a.b_c-d"]
+    made = await person.page.evaluate(
+        "async (names) => { const m = await import('./protocol.js');"
+        " return names.map((n) => [m.userIdFor(n), m.userIdFor(n)]); }",
+        names,
+    )
+    for name, (first, second) in zip(names, made, strict=True):
+        assert is_user_id(first), f"{name!r} gave the invalid user id {first!r}"
+        assert first != second, "two people with the same name need different ids"
+    assert made[0][0].startswith("zoe-unal-")
+    assert made[3][0].startswith("guest-")
 
 
 async def test_joining_a_closed_room_shows_a_clear_message(
