@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from tests.support.server import close_all, running_server
 
@@ -109,15 +110,21 @@ async def test_audience_changed_is_coalesced_to_once_a_second() -> None:
     async with running_server() as srv:
         host = await srv.client("host")
         room = (await host.call("create_room", title="r"))["room"]["id"]
-        guests = [await srv.client(f"g{i}") for i in range(6)]
+        guests = await asyncio.gather(*(srv.client(f"g{i}") for i in range(10)))
         for guest in guests:
             await guest.call("join_room", room=room)
-        burst = [m for m in host.drain() if m["type"] == "audience_changed"]
-        # Six joins in a burst: the first count goes out at once, the rest wait their turn.
-        assert [m["count"] for m in burst] == [1]
-        later = await host.event("audience_changed", timeout=3)
-        assert later["count"] == 6  # only the latest count, not every step
+        await host.event("audience_changed", count=10, timeout=5)
         assert [m for m in await host.quiet(1.2) if m["type"] == "audience_changed"] == []
+        seen = [r for r in host.log if r.message["type"] == "audience_changed"]
+        counts = [r.message["count"] for r in seen]
+        # Ten joins, far fewer counts: the ones in between were replaced by the latest.
+        assert counts[0] == 1 and counts[-1] == 10 and counts == sorted(counts)
+        assert len(counts) < 10
+        # At most once a second (a little slack for the timer and the socket).
+        gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(seen)]
+        assert all(gap > 0.8 for gap in gaps), gaps
+        # Every guest is throttled on its own: the last one to join got a count at once.
+        assert (await guests[-1].event("audience_changed"))["count"] == 10
         await close_all([host, *guests])
 
 

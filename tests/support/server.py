@@ -239,6 +239,7 @@ class ReplyError(Exception):
 class Received:
     message: dict[str, Any]
     binary: bool
+    at: float = 0.0  # the event loop's clock when it arrived
 
 
 class WireClient:
@@ -281,7 +282,8 @@ class WireClient:
         try:
             async for frame in self.ws:
                 message = codec.decode(frame)
-                self.log.append(Received(message, not isinstance(frame, str)))
+                self.log.append(Received(message, not isinstance(frame, str),
+                                         asyncio.get_running_loop().time()))
                 rid = message.get("id")
                 future = self._pending.pop(rid, None) if isinstance(rid, int) else None
                 if future is not None and not future.done():
