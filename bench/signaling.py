@@ -145,6 +145,8 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     latency_by_type: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+    probe: list[float] = field(default_factory=list)
+    client_lag: list[float] = field(default_factory=list)
     counting: bool = False
 
     def on_event(self, event: Event) -> None:
@@ -153,7 +155,7 @@ class Tally:
             self.events[kind] += 1
 
     def on_reply(self, kind: str, seconds: float, code: str | None) -> None:
-        if not self.counting:
+        if not self.counting or kind == "list_rooms":  # the probe's, reported apart
             return
         self.latencies.append(seconds)
         self.latency_by_type.setdefault(kind, []).append(seconds)
@@ -210,6 +212,25 @@ async def drive_room(
         task.add_done_callback(inflight.discard)
     if inflight:
         await asyncio.wait(inflight, timeout=10)
+
+
+async def probe(client: VoiceClient, deadline: float, tally: Tally) -> None:
+    """`list_rooms` ten times a second from one client, timed apart from the room traffic:
+    if its latency stays low while room requests lag, the lag is per room, not the loop."""
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        with contextlib.suppress(ClientError):
+            await client.request("list_rooms", limit=1)
+        tally.probe.append(time.perf_counter() - t0)
+        await asyncio.sleep(0.1)
+
+
+async def loop_lag(deadline: float, tally: Tally) -> None:
+    """How late this (client) process's event loop wakes up: a stalled client inflates
+    every latency it measures."""
+    while (now := time.monotonic()) < deadline:
+        await asyncio.sleep(0.01)
+        tally.client_lag.append(time.monotonic() - now - 0.01)
 
 
 async def _quiet(coro: Any, tally: Tally) -> None:
@@ -277,10 +298,12 @@ async def run_bench(
         client_cpu0 = time.process_time()
         wall0 = time.monotonic()
         deadline = wall0 + duration
-        await asyncio.gather(*(
-            drive_room(room, ops, deadline, random.Random(rng.random()), tally)
-            for room in room_list
-        ))
+        await asyncio.gather(
+            probe(all_clients[-1], deadline, tally),
+            loop_lag(deadline, tally),
+            *(drive_room(room, ops, deadline, random.Random(rng.random()), tally)
+              for room in room_list),
+        )
         await asyncio.sleep(1.0)  # deliveries still in flight
         tally.counting = False
         wall = time.monotonic() - wall0
@@ -318,6 +341,12 @@ async def run_bench(
         },
         "load_average_1min": round(load1, 2),
         "cpus": os.cpu_count(),
+        "probe_ms": {"p50": round(percentile(sorted(tally.probe), 50) * 1000, 2),
+                     "p99": round(percentile(sorted(tally.probe), 99) * 1000, 2),
+                     "count": len(tally.probe)},
+        "client_loop_lag_ms": {"p50": round(percentile(sorted(tally.client_lag), 50) * 1000, 2),
+                               "p99": round(percentile(sorted(tally.client_lag), 99) * 1000, 2),
+                               "max": round(max(tally.client_lag, default=0) * 1000, 2)},
         "rss_before_mib": round(rss_before / 2**20, 1),
         "kib_per_idle_connection": round((rss_idle - rss_before) / 1024 / clients, 1),
         "kib_per_room_member": round((rss_joined - rss_idle) / 1024 / max(members, 1), 1),
@@ -357,6 +386,12 @@ def print_report(r: dict[str, Any], cpus: tuple[set[int] | None, set[int] | None
           f"(goal p99 < {GOAL_P99_MS:g}: {verdict(r['p99_ms'] < GOAL_P99_MS)})")
     for kind, row in r["latency_ms_by_type"].items():
         print(f"    {kind:<12} n={row['count']:<6} p50 {row['p50']} ms  p99 {row['p99']} ms")
+    pr = r["probe_ms"]
+    print(f"    probe (list_rooms, outside the rooms) n={pr['count']} p50 {pr['p50']} ms"
+          f"  p99 {pr['p99']} ms")
+    lag = r["client_loop_lag_ms"]
+    print(f"    client event-loop lag p50 {lag['p50']} ms, p99 {lag['p99']} ms,"
+          f" max {lag['max']} ms")
     kib = r["kib_per_idle_connection"]
     print(f"  server RSS {r['rss_before_mib']} MiB at start; per idle connection {kib} KiB "
           f"(goal <= {GOAL_KIB_PER_IDLE:g}: {verdict(kib <= GOAL_KIB_PER_IDLE)}); "
