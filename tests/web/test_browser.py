@@ -164,6 +164,17 @@ async def create_room(person: Person, title: str, *, seat_mode: str = "apply",
     return unquote(url.split("#room=", 1)[1])
 
 
+# The page's media link (window.voiceroom.media): sending with a live microphone, or not.
+MIC_OPEN = (
+    "() => { const m = window.voiceroom.media;"
+    " return Boolean(m && m.micStream && m.sending); }"
+)
+MIC_CLOSED = (
+    "() => { const m = window.voiceroom.media;"
+    " return Boolean(m && m.active && !m.micStream && !m.sending); }"
+)
+
+
 async def wait_for_speaking(observer: WireClient, user: str, timeout: float) -> float:
     """The first level > 0 the server reports for `user`, or TimeoutError."""
     deadline = time.monotonic() + timeout
@@ -215,6 +226,9 @@ async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
     await expect(listener.tid("room-title")).to_have_text(title)
     await expect(listener.tid("audience-count")).to_have_attribute("data-count", "1")
     await expect(host.tid("audience-count")).to_have_attribute("data-count", "1")
+    # A listener's page hears the room but leaves the microphone alone.
+    await expect(listener.tid("audio-status")).to_have_attribute("data-state", "connected")
+    await listener.page.wait_for_function(MIC_CLOSED)
 
     await listener.tid("request-mic").click()
     await expect(listener.tid("mic-request-status")).to_contain_text("number 1")
@@ -507,6 +521,7 @@ async def test_moderation_invite_lock_kick_admin_and_ban(
         await member.tid("invite-accept").click()
         for person in (host, member):
             await expect(person.tid("seat-0")).to_have_attribute("data-user", member_id)
+        await member.page.wait_for_function(MIC_OPEN)
 
         # Chatroom: the live guest keeps seat 0; a locked seat shows on every page.
         await host.tid("open-chatroom").click()
@@ -522,6 +537,8 @@ async def test_moderation_invite_lock_kick_admin_and_ban(
         await expect(member.tid("seat-0")).to_have_attribute("data-user", "")
         await expect(member.tid("request-mic")).to_be_visible()
         await expect(member.tid("notice").filter(has_text="back in the audience")).to_be_visible()
+        # Unseated, the page stops sending and lets go of the microphone.
+        await member.page.wait_for_function(MIC_CLOSED)
 
         # An admin sees the queue and handles it.
         await host.tid(f"admin-{member_id}").click()
