@@ -47,6 +47,9 @@ HEARTBEAT = 1.0  # seconds between heartbeats (and checks of the other nodes)
 OFFER_TIMEOUT = 10.0  # seconds to wait for the owner's answer (ICE gathering included)
 OFFER_ATTEMPTS = 3
 RETRY_DELAY = 0.2
+# redis-py can swallow a cancellation that lands mid-command; loops also watch a flag, and
+# close() waits this long at most for them.
+STOP_TIMEOUT = 5.0
 
 # (room id, user) of a member whose connection was on a node that died.
 PresenceLost = Callable[[str, str], Awaitable[None]]
@@ -129,6 +132,7 @@ class Cluster:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self._running = False
         self._subscribed = asyncio.Event()
 
     # -- key names ----------------------------------------------------------------------------
@@ -151,6 +155,7 @@ class Cluster:
         """Join: clear what an earlier life of this node id left behind, then heartbeat."""
         await self._recover(self.node_id)
         await self._beat()
+        self._running = True
         self._loops = [
             asyncio.create_task(self._inbox_loop(), name="cluster-inbox"),
             asyncio.create_task(self._heartbeat_loop(), name="cluster-heartbeat"),
@@ -160,11 +165,11 @@ class Cluster:
 
     async def close(self) -> None:
         """Leave cleanly: give up the leases so survivors claim the rooms at once."""
+        self._running = False
         for task in self._loops:
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=STOP_TIMEOUT)
         self._loops = []
         for task in list(self._tasks):
             task.cancel()
@@ -313,24 +318,23 @@ class Cluster:
     # -- loops --------------------------------------------------------------------------------
 
     async def _inbox_loop(self) -> None:
-        while True:
+        while self._running:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            lost = False
             try:
                 await pubsub.subscribe(self.inbox(self.node_id))
                 self._subscribed.set()
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is None or message.get("type") != "message":
-                        continue
-                    self._on_inbox(message["data"])
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                raise
+                while self._running:
+                    message = await pubsub.get_message(timeout=self.heartbeat)
+                    if message is not None and message.get("type") == "message":
+                        self._on_inbox(message["data"])
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("cluster inbox lost (%s); resubscribing", exc)
+                lost = True
+            finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+            if lost:
                 self._subscribed.set()
                 await asyncio.sleep(RETRY_DELAY)
 
@@ -360,7 +364,7 @@ class Cluster:
         await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while self._running:
             await asyncio.sleep(self.heartbeat)
             try:
                 await self._beat()
@@ -421,7 +425,7 @@ class Cluster:
 
     async def _lease_loop(self) -> None:
         interval = self.lease_ms / 3000
-        while True:
+        while self._running:
             await asyncio.sleep(interval)
             try:
                 await self._renew_leases()

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "vr"
 RECONNECT_DELAY = 0.2
+# redis-py can swallow a cancellation that lands mid-command: the listener also polls a flag,
+# and close() waits this long at most for it.
+POLL_INTERVAL = 1.0
+STOP_TIMEOUT = 5.0
 
 
 # KEYS: room hash, seated hash, rooms zset, deadlines zset.
@@ -190,6 +194,7 @@ class RedisStore:
         self._page_script = self.redis.register_script(_PAGE_LUA)
         self._sink: EventSink | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._running = False
         self._subscribed = asyncio.Event()
         # Last message sequence number seen per room (own commits included): gap detection.
         self._seen: dict[str, int] = {}
@@ -301,14 +306,15 @@ class RedisStore:
         """Subscribe to the event channel; other nodes' batches go to `sink` in order."""
         self._sink = sink
         if self._listener is None:
+            self._running = True
             self._listener = asyncio.create_task(self._listen(), name="redis-store-listener")
             await self._subscribed.wait()
 
     async def close(self) -> None:
+        self._running = False
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await asyncio.wait([self._listener], timeout=STOP_TIMEOUT)
             self._listener = None
         self._sink = None
         await self.redis.aclose()
@@ -334,8 +340,9 @@ class RedisStore:
 
     async def _listen(self) -> None:
         first = True
-        while True:
+        while self._running:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            lost = False
             try:
                 await pubsub.subscribe(self.keys.events)
                 if not first:
@@ -343,26 +350,28 @@ class RedisStore:
                     await self._resync_all()
                 first = False
                 self._subscribed.set()
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is None or message.get("type") != "message":
-                        continue
-                    try:
-                        await self._on_message(message["data"])
-                    except (RedisConnectionError, RedisTimeoutError):
-                        raise
-                    except Exception:
-                        log.exception("dropping a malformed or failing event batch")
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                raise
+                while self._running:
+                    message = await pubsub.get_message(timeout=POLL_INTERVAL)
+                    if message is not None and message.get("type") == "message":
+                        await self._handle(message["data"])
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("event subscription lost (%s); resubscribing", exc)
+                lost = True
+            finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+            if lost:
                 self._subscribed.set()  # never leave start() waiting on a dead Redis
                 await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _handle(self, data: bytes) -> None:
+        try:
+            await self._on_message(data)
+        except (RedisConnectionError, RedisTimeoutError):
+            raise
+        except Exception:
+            # One bad batch (or a failing sink) must not end the subscription.
+            log.exception("dropping a malformed or failing event batch")
 
     async def _on_message(self, data: bytes) -> None:
         colon = data.index(b":")
