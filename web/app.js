@@ -435,8 +435,9 @@ function onEvent(ev) {
 const EVENT_HANDLERS = {
   room_state(ev) {
     applyState(ev.state);
-    // The room's media may have moved to another node: offer again.
-    startMedia(true);
+    // The room's media may have moved to another node: offer again if its audio stopped.
+    if (app.media && app.media.active) app.media.restartIfStalled();
+    else startMedia(true);
   },
   audience_changed(ev) {
     app.room.audience_count = ev.count;

@@ -3,6 +3,17 @@
 
 const ICE_GATHER_TIMEOUT_MS = 5000;
 const RESTART_MIN_INTERVAL_MS = 3000;
+// ICE says "disconnected" after a few seconds without packets; give it this long to recover.
+const DISCONNECTED_GRACE_MS = 4000;
+const STALL_WINDOW_MS = 1500;
+
+async function inboundAudioBytes(pc) {
+  let bytes = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") bytes += r.bytesReceived || 0;
+  });
+  return bytes;
+}
 
 /** Why the microphone could not be used, in words for the user. */
 export function describeMicError(err) {
@@ -110,6 +121,22 @@ export class MediaLink {
     if (this.micStream) for (const t of this.micStream.getAudioTracks()) t.enabled = enabled;
   }
 
+  /** True when the room's audio is arriving now (bytes grow over a short window). */
+  async isReceiving() {
+    const pc = this.pc;
+    if (!pc || pc.connectionState !== "connected") return false;
+    const before = await inboundAudioBytes(pc);
+    await new Promise((resolve) => setTimeout(resolve, STALL_WINDOW_MS));
+    if (pc !== this.pc) return true; // replaced meanwhile: the new one is being set up
+    return (await inboundAudioBytes(pc)) > before;
+  }
+
+  /** Offers again if the room's audio stopped (its media may have moved to another node). */
+  async restartIfStalled() {
+    if (!this.active || (await this.isReceiving())) return;
+    if (this.active) await this.#enqueue(() => this.#negotiate(true));
+  }
+
   stop() {
     this.active = false;
     this.wantSend = false;
@@ -190,18 +217,23 @@ export class MediaLink {
       else if (state === "failed") {
         this.onStatus("failed");
         this.#restartSoon();
+      } else if (state === "disconnected") {
+        setTimeout(() => {
+          if (this.pc === pc && pc.connectionState === "disconnected") this.#restartSoon(true);
+        }, DISCONNECTED_GRACE_MS);
       } else if (state === "connecting" || state === "new") this.onStatus("connecting");
     };
     return pc;
   }
 
-  #restartSoon() {
+  #restartSoon(evenIfDisconnected = false) {
     if (!this.active) return;
+    const pc = this.pc;
     const wait = Math.max(0, this.lastRestart + RESTART_MIN_INTERVAL_MS - Date.now());
     setTimeout(() => {
-      if (this.active && this.pc && this.pc.connectionState === "failed") {
-        this.#enqueue(() => this.#negotiate(true));
-      }
+      const state = pc && pc.connectionState;
+      const broken = state === "failed" || (evenIfDisconnected && state === "disconnected");
+      if (this.active && this.pc === pc && broken) this.#enqueue(() => this.#negotiate(true));
     }, wait);
   }
 
