@@ -164,6 +164,9 @@ class RoomSession:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.speaker = False  # host or seated: media sends (with --tone/--publish)
         self.media: Any = None
+        # Subscribe now, not when the pump starts: requests made before it (request_mic,
+        # the media offer) may cause events at once, e.g. an auto-accepting host's mic_accepted.
+        self.events = client.events()
 
     def add_command(self, word: str, usage: str, request: CommandFunc) -> None:
         """`request(words)` is a client call; its reply or error is printed."""
@@ -189,7 +192,7 @@ class RoomSession:
         """Hook for subclasses and options (auto-accept, media): called for every event."""
 
     async def pump_events(self) -> None:
-        async for event in self.client.events():
+        async for event in self.events:
             if event.get("room") not in (None, self.room):
                 continue
             say(format_event(event))
