@@ -119,7 +119,8 @@ class Person:
         return path
 
     def assert_no_page_errors(self) -> None:
-        assert not self.errors, f"uncaught errors in {self.label}'s page: {self.errors}"
+        assert not self.errors, (
+            f"uncaught errors in {self.label}'s page: {self.errors}\nconsole: {self.console}")
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -205,7 +206,9 @@ async def audio_diagnostics(person: Person) -> str:
             return out.join(", ");
         }"""
     )
-    return f"{person.label}: audio {status} ({text}); mic problem: {mic or 'none'}; {stats}"
+    console = "\n  ".join(person.console[-10:]) or "(empty)"
+    return (f"{person.label}: audio {status} ({text}); mic problem: {mic or 'none'}; {stats}\n"
+            f"  last console lines:\n  {console}")
 
 
 async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
