@@ -87,7 +87,11 @@ class _NotOwner(Exception):
 
 
 class _Unreachable(Exception):
-    pass
+    def __init__(self, owner: str, *, listening: bool) -> None:
+        super().__init__(owner)
+        # False: nobody is subscribed to the owner's inbox, so it is dead (or restarting
+        # without its media): the room may be taken at once, its lease notwithstanding.
+        self.listening = listening
 
 
 def _pack(value: Any) -> bytes:
@@ -217,8 +221,8 @@ class Cluster:
                 return await self._forward(owner, room_id, user, sdp)
             except _NotOwner:
                 continue
-            except _Unreachable:
-                if not await self._take_over_if_dead(room_id, owner):
+            except _Unreachable as exc:
+                if not await self._take_over_if_dead(room_id, owner, deaf=not exc.listening):
                     await asyncio.sleep(RETRY_DELAY)
         raise ProtocolError(ErrorCode.INTERNAL, "the room's media node cannot be reached")
 
@@ -237,17 +241,18 @@ class Cluster:
             if owner == self.node_id and room_id not in self._owned:
                 # A lease left by an earlier life of this node id: the media is gone.
                 await self._claimed(room_id, previous=owner)
-            if owner != self.node_id and not await self._alive(owner) and self.engine is not None:
+            if owner != self.node_id and self.engine is not None \
+                    and not await self._alive(owner):
                 if await self._take_over_if_dead(room_id, owner):
                     return self.node_id
-                continue
+                continue  # it came back, or another node took the room: read who
             return owner
 
     async def _alive(self, node_id: str) -> bool:
         return bool(await self.redis.exists(self.heartbeat_key(node_id)))
 
-    async def _take_over_if_dead(self, room_id: str, owner: str) -> bool:
-        if await self._alive(owner):
+    async def _take_over_if_dead(self, room_id: str, owner: str, *, deaf: bool = False) -> bool:
+        if self.engine is None or (not deaf and await self._alive(owner)):
             return False
         key = self.store.keys.owner(room_id)
         if await self._cas(keys=[key], args=[owner, self.node_id, self.lease_ms]):
@@ -284,11 +289,11 @@ class Cluster:
             request = {"k": "q", "id": request_id, "from": self.node_id, "room": room_id,
                        "user": user, "sdp": sdp}
             if not await self.redis.publish(self.inbox(owner), _pack(request)):
-                raise _Unreachable(owner)
+                raise _Unreachable(owner, listening=False)
             try:
                 reply = await asyncio.wait_for(future, self.offer_timeout)
             except TimeoutError as exc:
-                raise _Unreachable(owner) from exc
+                raise _Unreachable(owner, listening=True) from exc
         finally:
             self._pending.pop(request_id, None)
         if reply.get("ok"):
