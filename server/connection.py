@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,9 @@ CLOSE_TOO_SLOW = 1008
 CLOSE_REPLACED = 4000
 
 _ids = itertools.count(1)
+# Connection ids go to other nodes (`_joined {conn}`): a restarted node with the same node id
+# must not hand out the ids of its earlier life again.
+_LIFE = secrets.token_hex(3)
 
 
 @dataclass(eq=False)
@@ -44,7 +48,7 @@ class Connection:
     @classmethod
     def new(cls, ws: ServerConnection, node_id: str,
             send_limit: int = SEND_BUFFER_LIMIT) -> Connection:
-        return cls(ws=ws, id=f"{node_id}/{next(_ids)}", send_limit=send_limit)
+        return cls(ws=ws, id=f"{node_id}/{_LIFE}.{next(_ids)}", send_limit=send_limit)
 
     @property
     def authenticated(self) -> bool:
