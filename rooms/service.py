@@ -168,6 +168,8 @@ class RoomService:
     async def get_room(self, room_id: str) -> Room | None:
         return await self.store.load(room_id)
 
+    load = get_room
+
     async def check_offer(self, actor: Actor, room_id: str) -> Room:
         """The room, if the actor may connect media to it; else `RoomError`."""
         room = await self.store.load(room_id)
