@@ -294,3 +294,17 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving()
         assert slow.ws.transport is not None
         slow.ws.transport.abort()
         await host.close()
+
+
+async def test_hello_again_renames_but_cannot_switch_user_inside_a_room() -> None:
+    async with running_server() as srv:
+        c = await srv.client("alice", name="Alice")
+        assert (await c.call("hello", user="alice", name="Alice Two"))["name"] == "Alice Two"
+        # Not in a room yet: the socket may become someone else.
+        assert (await c.call("hello", user="bob"))["user"] == "bob"
+        room = (await c.call("create_room", title="mine"))["room"]
+        assert room["host"]["user"] == "bob"
+        assert await c.error("hello", user="carol") == "forbidden"
+        # Still bob, still the host.
+        assert (await c.call("close_room", room=room["id"]))["type"] == "ok"
+        await c.close()
