@@ -296,6 +296,14 @@ async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
     await listener.tid("self-mute").click()
     await expect(host.tid("seat-0")).to_have_attribute("data-self-muted", "true")
 
+    # The host ends the room: everyone is told and lands in the lobby.
+    await host.tid("close-room").click()
+    await expect(host.tid("create-form")).to_be_visible()
+    ended = listener.tid("notice").filter(has_text="The host ended the room")
+    await expect(ended).to_be_visible()
+    await expect(listener.tid("create-form")).to_be_visible()
+    await expect(listener.tid(f"join-{room}")).to_have_count(0)
+
     host.assert_no_page_errors()
     listener.assert_no_page_errors()
 
@@ -461,9 +469,17 @@ async def test_a_dropped_connection_reconnects_and_takes_the_seat_back(
                 f"no `speaking` level for the reconnected guest within {AUDIO_TIMEOUT:.0f} s\n"
                 + await audio_diagnostics(guest)
             )
+        await observer.call("leave_room", room=room)
     finally:
         await observer.close()
     await guest.shot("08-reconnected")
+
+    await guest.tid("leave-seat").click()
+    await expect(host.tid("seat-0")).to_have_attribute("data-user", "")
+    await guest.page.wait_for_function(MIC_CLOSED)
+    await guest.tid("leave-room").click()
+    await expect(guest.tid("create-form")).to_be_visible()
+    await expect(host.tid("audience-count")).to_have_attribute("data-count", "0")
     host.assert_no_page_errors()
     guest.assert_no_page_errors()
 
