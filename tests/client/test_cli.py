@@ -32,7 +32,7 @@ class Cli:
         self.proc = proc
         self.lines: list[str] = []
 
-    async def expect(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+    async def expect(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
         """The first line from now on matching `pattern` (earlier lines are kept in `lines`)."""
         regex = re.compile(pattern)
         assert self.proc.stdout is not None
@@ -60,7 +60,7 @@ class Cli:
         self.proc.stdin.write((line + "\n").encode())
         await self.proc.stdin.drain()
 
-    async def finish(self, timeout: float = 20.0) -> int:
+    async def finish(self, timeout: float = 30.0) -> int:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         assert self.proc.stdout is not None
