@@ -204,35 +204,38 @@ async def test_reconnect_and_rejoin_after_the_socket_drops(server: Server) -> No
     proxy = Proxy(server.port)
     await proxy.start()
     h, g = uid("h"), uid("g")
-    async with (
-        VoiceClient.connect(server.url, user=h, name="H") as host,
-        VoiceClient.connect(proxy.url, user=g, name="G") as guest,
-    ):
-        room = (await host.create_room("Drop test", auto_chatroom_at=0))["room"]["id"]
-        await guest.join_room(room)
-        await guest.request_mic(room)
-        await host.wait_for("mic_requested")
-        await host.accept_mic(room, g)
-        await guest.wait_for("mic_accepted")
-        mark = guest.mark()
+    try:
+        async with (
+            VoiceClient.connect(server.url, user=h, name="H") as host,
+            VoiceClient.connect(proxy.url, user=g, name="G") as guest,
+        ):
+            room = (await host.create_room("Drop test", auto_chatroom_at=0))["room"]["id"]
+            await guest.join_room(room)
+            await guest.request_mic(room)
+            await host.wait_for("mic_requested")
+            await host.accept_mic(room, g)
+            await guest.wait_for("mic_accepted")
+            mark = guest.mark()
 
-        proxy.cut()
-        lost = await guest.wait_for("_disconnected", since=mark)
-        assert lost["code"] != 4000
-        # The server holds the seat for the dropped user while the client comes back.
-        reconnected = await guest.wait_for("_reconnected", timeout=15, since=mark)
-        assert reconnected["rooms"] == [room]
-        assert guest.reconnects == 1 and guest.connected
-        assert proxy.connections == 2
-        state = (await guest.join_room(room))["room"]
-        assert seat_of(state, g) == 0
-        assert not state["seats"][0]["away"]
-        # Requests and events flow again on the new socket.
-        await host.chat(room, "welcome back")
-        assert (await guest.wait_for("chat_message", since=mark))["text"] == "welcome back"
-        await guest.chat(room, "thanks")
-        assert (await host.wait_for("chat_message", lambda e: e["user"] == g))["text"] == "thanks"
-    await proxy.stop()
+            proxy.cut()
+            lost = await guest.wait_for("_disconnected", since=mark)
+            assert lost["code"] != 4000
+            # The server holds the seat for the dropped user while the client comes back.
+            reconnected = await guest.wait_for("_reconnected", timeout=15, since=mark)
+            assert reconnected["rooms"] == [room]
+            assert guest.reconnects == 1 and guest.connected
+            assert proxy.connections == 2
+            state = (await guest.join_room(room))["room"]
+            assert seat_of(state, g) == 0
+            assert not state["seats"][0]["away"]
+            # Requests and events flow again on the new socket.
+            await host.chat(room, "welcome back")
+            assert (await guest.wait_for("chat_message", since=mark))["text"] == "welcome back"
+            await guest.chat(room, "thanks")
+            thanks = await host.wait_for("chat_message", lambda e: e["user"] == g)
+            assert thanks["text"] == "thanks"
+    finally:
+        await proxy.stop()
 
 
 async def test_request_in_flight_when_the_socket_drops(server: Server) -> None:
@@ -328,3 +331,26 @@ async def test_a_failing_hook_does_not_stop_the_client(server: Server) -> None:
         assert (await guest.wait_for("chat_message", lambda e: e["text"] == "again"))
         assert "rooms" in await guest.list_rooms()
         assert seen.count("chat_message") == 2
+
+
+async def test_host_reconnects_and_keeps_the_room(server: Server) -> None:
+    proxy = Proxy(server.port)
+    await proxy.start()
+    h, g = uid("h"), uid("g")
+    try:
+        async with (
+            VoiceClient.connect(proxy.url, user=h, name="H") as host,
+            VoiceClient.connect(server.url, user=g, name="G") as guest,
+        ):
+            room = (await host.create_room("Host drop"))["room"]["id"]
+            await guest.join_room(room)
+            mark = host.mark()
+            proxy.cut()
+            assert (await host.wait_for("_reconnected", timeout=15, since=mark))["rooms"] == [room]
+            # Still the host: moderating works on the new connection.
+            await guest.request_mic(room)
+            await host.wait_for("mic_requested", lambda e: e["user"] == g, since=mark)
+            assert (await host.accept_mic(room, g))["seat"] == 0
+            assert (await guest.wait_for("mic_accepted"))["seat"] == 0
+    finally:
+        await proxy.stop()
