@@ -1,0 +1,62 @@
+"""Two gateways in this process sharing one real Redis: events and replacement across nodes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.support.redis import flush_sync, require_redis
+from tests.support.server import RunningServer, close_all, running_server
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = require_redis()
+    flush_sync(url)
+    return url
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(url: str) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    async with running_server(redis=url, node_id="node-a", grace=0.5) as a, \
+            running_server(redis=url, node_id="node-b", grace=0.5) as b:
+        yield a, b
+
+
+async def test_joining_on_another_node_replaces_the_older_connection(redis_url: str) -> None:
+    async with two_nodes(redis_url) as (a, b):
+        host = await a.client("host")
+        room = (await host.call("create_room", title="x", seat_mode="free"))["room"]["id"]
+        old = await a.client("ann")
+        await old.call("join_room", room=room)
+        await old.call("take_seat", room=room, seat=0)
+        new = await b.client("ann")
+        joined = await new.call("join_room", room=room)
+        assert joined["room"]["seats"][0]["user"] == "ann"
+        assert (await old.event("replaced", timeout=10))["room"] == room
+        assert await old.closed() == 4000
+        # The newer connection on B keeps the room: events from A reach it.
+        await host.call("chat", room=room, text="to ann on b")
+        assert (await new.event("chat_message", timeout=10))["text"] == "to ann on b"
+        assert new.close_code is None
+        # And the replaced socket's close did not mark the seat away.
+        seats = [m for m in await host.quiet(1.0) if m["type"] == "seat_changed"]
+        assert all(not m["seat"]["away"] for m in seats)
+        await close_all([host, new])
+
+
+async def test_kick_on_one_node_unsubscribes_on_the_other(redis_url: str) -> None:
+    async with two_nodes(redis_url) as (a, b):
+        host = await a.client("host")
+        room = (await host.call("create_room", title="x"))["room"]["id"]
+        guest = await b.client("guest")
+        await guest.call("join_room", room=room)
+        await host.call("kick_member", room=room, user="guest")
+        assert (await guest.event("kicked", timeout=10))["reason"] == "kicked"
+        await host.call("chat", room=room, text="after")
+        await host.event("chat_message", timeout=10)
+        assert [m for m in await guest.quiet(0.5) if m["type"] == "chat_message"] == []
+        assert room not in b.gateway.fanout.rooms
+        await close_all([host, guest])
