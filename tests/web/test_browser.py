@@ -609,3 +609,62 @@ async def test_token_sign_in_on_a_server_with_a_secret(
         # The server stops with the page still connected: close it first.
         await person.context.close()
         people.remove(person)
+
+
+async def test_many_hands_up_turn_a_live_into_a_chatroom(
+    server: RunningServer, browser: Browser, people: list[Person]
+) -> None:
+    host = await open_person(browser, people, "host")
+    await sign_in(host, server, "Uma")
+    room = await create_room(host, "Busy live", auto_chatroom_at=2)
+    await expect(host.tid("seat-grid")).to_have_attribute("data-seats", "1")
+    hands: list[WireClient] = []
+    try:
+        for name in ("Vic", "Wen"):
+            hand = await server.client(f"{name.lower()}-{uuid.uuid4().hex[:4]}", name=name,
+                                       binary=False)
+            hands.append(hand)
+            await hand.call("join_room", room=room)
+            await hand.call("request_mic", room=room)
+        await expect(host.tid("room-mode")).to_have_attribute("data-mode", "chatroom")
+        await expect(host.tid("seat-grid")).to_have_attribute("data-seats", "8")
+        await expect(host.tid("notice").filter(has_text="now a chatroom")).to_be_visible()
+        await expect(host.tid("queue-item")).to_have_count(2)
+        await expect(host.tid("close-chatroom")).to_be_visible()
+    finally:
+        await close_all(hands)
+    host.assert_no_page_errors()
+
+
+async def test_the_same_user_in_a_second_tab_replaces_the_first(
+    server: RunningServer, browser: Browser, people: list[Person]
+) -> None:
+    owner = await server.client(f"owner-{uuid.uuid4().hex[:6]}", name="Owner", binary=False)
+    try:
+        room = (await owner.call("create_room", title="Two tabs"))["room"]["id"]
+        user = f"sam-{uuid.uuid4().hex[:6]}"
+        tabs = []
+        for label in ("first tab", "second tab"):
+            tab = await open_person(browser, people, label)
+            # The same signed-in session in both (as a copied tab would have).
+            await tab.context.add_init_script(
+                "sessionStorage.setItem('voiceroom.session',"
+                f" JSON.stringify({{user: '{user}', name: 'Sam', token: null}}))"
+            )
+            await tab.page.goto(base_url(server) + f"#room={room}")
+            await expect(tab.tid("room-title")).to_have_text("Two tabs")
+            tabs.append(tab)
+        first, second = tabs
+        await expect(first.tid("banner")).to_contain_text("open in another tab")
+        await expect(first.tid("connection")).to_have_attribute("data-state", "offline")
+        await expect(second.tid("banner")).to_be_hidden()
+
+        # "Use it here" takes the room back; now the second tab is the one replaced.
+        await first.tid("banner-action").click()
+        await expect(first.tid("banner")).to_be_hidden()
+        await expect(first.tid("connection")).to_have_attribute("data-state", "online")
+        await expect(second.tid("banner")).to_contain_text("open in another tab")
+        first.assert_no_page_errors()
+        second.assert_no_page_errors()
+    finally:
+        await owner.close()
