@@ -65,6 +65,8 @@ class Service(Protocol):
 
     async def connection_lost(self, actor: Any, room_id: str) -> Any: ...
 
+    async def get_room(self, room_id: str) -> Any: ...
+
 
 class Media(Protocol):
     """What the gateway needs of audio.engine.MediaEngine (sync or async methods)."""
@@ -343,9 +345,8 @@ class Gateway:
         return room
 
     async def _load(self, room_id: str) -> Any:
-        if self._load_room is not None:
-            return await self._load_room(room_id)
-        return await self.service.load(room_id)  # type: ignore[attr-defined]
+        load = self._load_room if self._load_room is not None else self.service.get_room
+        return await load(room_id)
 
     # --- replies and events ---------------------------------------------------------------------
 
@@ -387,16 +388,6 @@ class Gateway:
             closed = False
         if room is not None and not closed and self.media is not None:
             self._media_call(self.media.room_changed, room)
-
-    async def deliver_loading(self, room_id: str, events: Sequence[Event]) -> None:
-        """As `deliver`, loading the room first when an event needs it (room_state)."""
-        room = None
-        if any(event.type == "room_state" for event in events) or self.media is not None:
-            try:
-                room = await self._load(room_id)
-            except ProtocolError:
-                room = None
-        self.deliver(room_id, events, room)
 
     def on_levels(self, room_id: str, levels: Mapping[str, float]) -> None:
         """MediaEngine's callback: who is speaking how loud (it rate-limits)."""
