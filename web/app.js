@@ -46,6 +46,7 @@ const app = {
   reconnecting: false,
   signingOut: false,
   leavingSeat: false,
+  movingTo: null,
   audioState: "closed",
   audioError: null,
   listTimer: null,
@@ -340,6 +341,7 @@ function leaveRoomLocally() {
   app.role = null;
   app.myRequest = null;
   app.invite = null;
+  app.movingTo = null;
   app.members = new Map();
   app.levels = new Map();
   ui.setMicProblem(null);
@@ -496,6 +498,9 @@ const EVENT_HANDLERS = {
   seat_changed(ev) {
     const seat = ev.seat;
     const before = mySeat();
+    // switch_seat frees the old seat first, then fills the new one: the moment between the
+    // two events is not a trip back to the audience.
+    const between = app.movingTo !== null && before && before.index === seat.index && seat.user !== app.session.user;
     const seats = app.room.seats;
     const at = seats.findIndex((s) => s.index === seat.index);
     if (at >= 0) seats[at] = seat;
@@ -508,6 +513,11 @@ const EVENT_HANDLERS = {
       if (!app.members.has(seat.user)) app.members.set(seat.user, { user: seat.user, name: seat.name, role: "audience" });
     }
     const after = mySeat();
+    if (after && after.index === app.movingTo) app.movingTo = null;
+    if (between) {
+      render();
+      return;
+    }
     if (after) {
       app.myRequest = null;
       if (app.invite) app.invite = null;
@@ -635,7 +645,9 @@ const actions = {
     await roomRequest("take_seat", { seat });
   },
   async switchSeat(seat) {
-    await roomRequest("switch_seat", { seat });
+    // The reply comes before the two seat_changed events it causes.
+    const reply = await roomRequest("switch_seat", { seat });
+    if (reply && mySeat()) app.movingTo = reply.seat ?? seat;
   },
   async leaveSeat() {
     app.leavingSeat = true;

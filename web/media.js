@@ -93,6 +93,8 @@ export class MediaLink {
     this.lastRestart = 0;
     // Learned from the first re-offer: does the server renegotiate, or answer with a new peer?
     this.serverReplacesPeer = false;
+    // How many negotiations were asked for (each one an offer or two): churn shows here.
+    this.negotiations = 0;
   }
 
   /** Starts (or re-starts) the room audio; `send` asks for the microphone. */
@@ -140,6 +142,7 @@ export class MediaLink {
   stop() {
     this.active = false;
     this.wantSend = false;
+    this.negotiations -= 1; // closing is not a negotiation
     return this.#enqueue(async () => {
       this.#closePeer();
       this.#releaseMic();
@@ -149,6 +152,7 @@ export class MediaLink {
   }
 
   #enqueue(job) {
+    this.negotiations += 1;
     // One negotiation at a time: offers and answers must not interleave.
     this.queue = this.queue.then(job).catch((err) => {
       // The next negotiation starts from a fresh peer connection.

@@ -551,9 +551,19 @@ async def test_moderation_invite_lock_kick_admin_and_ban(
         await expect(member.tid("seat-1-take")).to_have_count(0)
         await expect(member.tid("seat-2-take")).to_have_text("Move here")
 
+        # Moving to another seat keeps the microphone on: no renegotiation on the way.
+        negotiations = await member.page.evaluate("window.voiceroom.media.negotiations")
+        await member.tid("seat-2-take").click()
+        for person in (host, member):
+            await expect(person.tid("seat-2")).to_have_attribute("data-user", member_id)
+            await expect(person.tid("seat-0")).to_have_attribute("data-user", "")
+        assert await member.page.evaluate("window.voiceroom.media.negotiations") == negotiations
+        await member.page.wait_for_function(MIC_OPEN)
+        await expect(member.tid("notice").filter(has_text="back in the audience")).to_have_count(0)
+
         # Off the seat, back in the audience.
-        await host.tid("seat-0-kick").click()
-        await expect(member.tid("seat-0")).to_have_attribute("data-user", "")
+        await host.tid("seat-2-kick").click()
+        await expect(member.tid("seat-2")).to_have_attribute("data-user", "")
         await expect(member.tid("request-mic")).to_be_visible()
         await expect(member.tid("notice").filter(has_text="back in the audience")).to_be_visible()
         # Unseated, the page stops sending and lets go of the microphone.
