@@ -318,14 +318,21 @@ def _moderator_commands(session: RoomSession) -> None:
 # ---- client set-up -----------------------------------------------------------------------------
 
 
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get(ENV_PREFIX + "URL", DEFAULT_URL),
+def add_connection_arguments(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
+    """The connection flags; `again` adds them to a subcommand too (so they work on either
+    side of it) without overriding what was given before it."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if again else value
+
+    parser.add_argument("--url", default=default(os.environ.get(ENV_PREFIX + "URL", DEFAULT_URL)),
                         help=f"server websocket URL (default {DEFAULT_URL}) [env {ENV_PREFIX}URL]")
-    parser.add_argument("--user", help="user id (development mode; default: derived from --name)")
-    parser.add_argument("--name", help="display name (development mode)")
-    parser.add_argument("--token", default=os.environ.get(ENV_PREFIX + "TOKEN"),
+    parser.add_argument("--user", default=default(None),
+                        help="user id (development mode; default: derived from --name)")
+    parser.add_argument("--name", default=default(None), help="display name (development mode)")
+    parser.add_argument("--token", default=default(os.environ.get(ENV_PREFIX + "TOKEN")),
                         help=f"HS256 token when the server has a secret [env {ENV_PREFIX}TOKEN]")
-    parser.add_argument("--json", action="store_true",
+    parser.add_argument("--json", action="store_true", default=default(False),
                         help="send JSON text frames instead of MessagePack binary frames")
 
 
@@ -517,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(sub_parser)
+        add_connection_arguments(sub_parser, again=True)
         sub_parser.set_defaults(run=command.run)
     return parser
 

@@ -88,3 +88,14 @@ def test_parser_has_every_subcommand() -> None:
                  ["join", "ROOM", "--request-mic"], ["load", "--clients", "3", "--rooms", "1"]):
         args = parser.parse_args(["--name", "N", *argv])
         assert callable(args.run)
+
+
+def test_connection_flags_work_on_either_side_of_the_subcommand() -> None:
+    parser = build_parser()
+    before = parser.parse_args(["--name", "Ann", "--url", "ws://127.0.0.1:1/ws", "rooms"])
+    after = parser.parse_args(["rooms", "--name", "Ann", "--url", "ws://127.0.0.1:1/ws"])
+    for args in (before, after):
+        assert (args.name, args.url, args.json) == ("Ann", "ws://127.0.0.1:1/ws", False)
+    assert parser.parse_args(["--json", "rooms"]).json is True
+    assert parser.parse_args(["rooms", "--json"]).json is True
+    assert parser.parse_args(["--name", "A", "rooms"]).name == "A"
