@@ -53,6 +53,9 @@ STOP_TIMEOUT = 5.0
 
 # (room id, user) of a member whose connection was on a node that died.
 PresenceLost = Callable[[str, str], Awaitable[None]]
+# (room id, user) of a member connected through this node, after the others took this node
+# for dead (a stall longer than the heartbeat TTL) and reported the member disconnected.
+PresenceBack = Callable[[str, str], Awaitable[None]]
 
 # KEYS: owner key. ARGV: expected owner, new owner, lease ms. Compare-and-set.
 _CAS_LUA = """
@@ -111,6 +114,7 @@ class Cluster:
         engine: MediaEngineLike | None,
         *,
         on_presence_lost: PresenceLost | None = None,
+        on_presence_back: PresenceBack | None = None,
         lease: float = LEASE,
         node_ttl: float = NODE_TTL,
         heartbeat: float = HEARTBEAT,
@@ -122,6 +126,7 @@ class Cluster:
         self.node_id = store.node_id
         self.redis: aioredis.Redis = store.redis
         self.on_presence_lost = on_presence_lost
+        self.on_presence_back = on_presence_back
         self.lease_ms = int(lease * 1000)
         self.node_ttl_ms = int(node_ttl * 1000)
         self.heartbeat = heartbeat
@@ -133,6 +138,11 @@ class Cluster:
         self._cas = self.redis.register_script(_CAS_LUA)
         self._renew = self.redis.register_script(_RENEW_LUA)
         self._owned: set[str] = set()
+        # This node's presence entries, mirrored: restored if another node wiped them.
+        self._presence: set[str] = set()
+        # After a failed heartbeat the others' may have failed too (Redis was away): judge
+        # nobody dead until they had time to beat again.
+        self._judge_after = 0.0
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -189,16 +199,20 @@ class Cluster:
 
     async def joined(self, room_id: str, user: str) -> None:
         """A connection of `user` on this node is now in `room_id`."""
+        entry = f"{room_id}\t{user}"
+        self._presence.add(entry)
         try:
-            await self.redis.sadd(self.presence_key(self.node_id), f"{room_id}\t{user}")
+            await self.redis.sadd(self.presence_key(self.node_id), entry)
         except (RedisError, OSError) as exc:
             # Presence only matters if this node dies; a request must not fail over it.
             log.warning("presence of %s in %s not recorded: %s", user, room_id, exc)
 
     async def left(self, room_id: str, user: str) -> None:
         """This node has no connection of `user` in `room_id` any more."""
+        entry = f"{room_id}\t{user}"
+        self._presence.discard(entry)
         try:
-            await self.redis.srem(self.presence_key(self.node_id), f"{room_id}\t{user}")
+            await self.redis.srem(self.presence_key(self.node_id), entry)
         except (RedisError, OSError) as exc:
             log.warning("presence of %s in %s not cleared: %s", user, room_id, exc)
 
@@ -362,22 +376,50 @@ class Cluster:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _beat(self) -> None:
+    async def _beat(self) -> bool:
+        """Renew the heartbeat; True when the registry had lost this node (taken for dead)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.heartbeat_key(self.node_id), str(time.time()), px=self.node_ttl_ms)
         pipe.hset(self._nodes_key, self.node_id, _pack({"since": time.time(), **self.info}))
-        await pipe.execute()
+        _, added = await pipe.execute()
+        return bool(added)
 
     async def _heartbeat_loop(self) -> None:
         while self._running:
             await asyncio.sleep(self.heartbeat)
             try:
-                await self._beat()
+                if await self._beat():
+                    await self._back_from_the_dead()
                 await self._check_nodes()
             except (RedisError, OSError) as exc:
                 log.warning("cluster heartbeat failed: %s", exc)
+                self._judge_after = time.monotonic() + 2 * self.node_ttl_ms / 1000
+
+    async def _back_from_the_dead(self) -> None:
+        """Another node took this one for dead: restore presence, let members rejoin.
+
+        The leases are gone already (`_renew_leases` drops the media); the members were marked
+        away, and a join from their still-open connection brings them back.
+        """
+        log.warning("this node was taken for dead (stalled?); restoring its members")
+        entries = sorted(self._presence)
+        if not entries:
+            return
+        await self.redis.sadd(self.presence_key(self.node_id), *entries)
+        if self.on_presence_back is None:
+            return
+        for entry in entries:
+            room_id, _, user = entry.partition("\t")
+            try:
+                await self.on_presence_back(room_id, user)
+            except ProtocolError:
+                pass  # the room closed or the member was removed meanwhile
+            except Exception:
+                log.exception("rejoin of %s in %s failed", user, room_id)
 
     async def _check_nodes(self) -> None:
+        if time.monotonic() < self._judge_after:
+            return
         others = [_text(n) for n in await self.redis.hkeys(self._nodes_key)]
         others = [n for n in others if n != self.node_id]
         if not others:

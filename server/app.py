@@ -120,6 +120,7 @@ def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gat
     """With Redis: media ownership, offer forwarding and the node registry (rooms.cluster)."""
     if settings.redis is None:
         return None
+    from protocol.schema import JoinRoom
     from rooms.cluster import Cluster
     from rooms.machine import Actor
     from rooms.redis_store import RedisStore
@@ -131,7 +132,18 @@ def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gat
         outcome = await service.connection_lost(Actor(user, user), room_id)
         gateway._deliver_outcome(outcome, room_id)
 
-    cluster = Cluster(store, engine, on_presence_lost=presence_lost)
+    async def presence_back(room_id: str, user: str) -> None:
+        # This node was taken for dead while its member stayed connected: join again from
+        # the same connection, which takes an away seat back.
+        conn = gateway.fanout.rooms.get(room_id, {}).get(user)
+        if conn is None or conn.closing:
+            return
+        outcome = await service.execute(Actor(user, conn.name or user, conn.id),
+                                        JoinRoom(room_id))
+        gateway._deliver_outcome(outcome, room_id)
+
+    cluster = Cluster(store, engine, on_presence_lost=presence_lost,
+                      on_presence_back=presence_back)
     gateway.cluster = cluster
     return cluster
 

@@ -40,12 +40,18 @@ class Node:
         self.engine = MediaEngine() if media else None
         self.delivered: list[tuple[str, Room | None, list[Event]]] = []
         self.lost: list[tuple[str, str]] = []
+        self.back: list[tuple[str, str]] = []
         self.service.set_sink(lambda rid, room, events: self.delivered.append((rid, room, events)))
-        self.cluster = Cluster(self.store, self.engine, on_presence_lost=self._lost, **TIMINGS)
+        self.cluster = Cluster(self.store, self.engine, on_presence_lost=self._lost,
+                               on_presence_back=self._back, **TIMINGS)
 
     async def _lost(self, room_id: str, user: str) -> None:
         self.lost.append((room_id, user))
         await self.service.connection_lost(Actor(user, user), room_id)
+
+    async def _back(self, room_id: str, user: str) -> None:
+        self.back.append((room_id, user))
+        await self.service.execute(Actor(user, user), JoinRoom(room_id))
 
     async def start(self) -> None:
         await self.service.start()
@@ -237,3 +243,29 @@ async def test_an_offer_to_a_dead_owner_takes_over_at_once(redis_url: str) -> No
             assert b.room_states(room_id) >= 1, "members were told to offer again"
         finally:
             await close_all(peers)
+
+
+async def test_a_stalled_node_taken_for_dead_brings_its_members_back(redis_url: str) -> None:
+    async with two_nodes(redis_url) as (a, b):
+        room_id = await room_with(a, "sitter")
+        await a.service.execute(Actor("sitter", "sitter"), TakeSeat(room_id, 0))
+        await a.cluster.joined(room_id, "sitter")
+        beating = next(t for t in a.cluster._loops if t.get_name() == "cluster-heartbeat")
+        beating.cancel()  # A stops beating, as if its loop were stuck
+        await asyncio.gather(beating, return_exceptions=True)
+
+        await wait_for(lambda: b.lost == [(room_id, "sitter")], 10.0)
+        room = await b.store.load(room_id)
+        assert room is not None and room.members["sitter"].away_until is not None
+
+        # A beats again: it finds itself struck off, restores its presence, and the member's
+        # connection joins again, which takes the away seat back.
+        a.cluster._loops.append(asyncio.create_task(a.cluster._heartbeat_loop()))
+        await wait_for(lambda: a.back == [(room_id, "sitter")], 10.0)
+        room = await b.store.load(room_id)
+        assert room is not None
+        assert room.members["sitter"].away_until is None
+        assert room.seated_users() == {"sitter": 0}
+        assert not room.seats[0].away
+        assert await b.store.redis.sismember(a.cluster.presence_key("node-a"),
+                                             f"{room_id}\tsitter")
