@@ -94,7 +94,7 @@ class MediaEngine:
             announce_address = getattr(settings, "announce_address", None)
         self.announce_address = announce_address
         self.on_levels = on_levels
-        self._session_factory = session_factory
+        self.session_factory = session_factory
         self.rooms: dict[str, RoomMedia] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -219,8 +219,8 @@ class MediaEngine:
     def _room(self, room: RoomLike) -> RoomMedia:
         media = self.rooms.get(room.id)
         if media is None:
-            if self._session_factory is not None:
-                session = self._session_factory(room.id)
+            if self.session_factory is not None:
+                session = self.session_factory(room.id)
             else:
                 session = RoomSession(
                     room.id,

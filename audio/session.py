@@ -103,27 +103,35 @@ class LatencyTrace:
         self._arrived: dict[int, tuple[bytes, float]] = {}
         self._pending: dict[int, list[float]] = {}
         self.samples: list[float] = []
+        self.buffered: list[float] = []  # of which: arrival -> taken from the jitter buffer
         self._limit = limit
+        self._calls = 0
 
     def arrived(self, payload: bytes) -> None:
-        if len(self._arrived) < 10_000:
-            self._arrived[id(payload)] = (payload, time.perf_counter())
+        self._arrived[id(payload)] = (payload, time.perf_counter())
 
     def mixed(self, tick: int, payload: bytes) -> None:
         entry = self._arrived.pop(id(payload), None)
         if entry is not None and entry[0] is payload:
             self._pending.setdefault(tick, []).append(entry[1])
+            if len(self.buffered) < self._limit:
+                self.buffered.append(time.perf_counter() - entry[1])
 
     def discard(self, payload: bytes) -> None:
         self._arrived.pop(id(payload), None)
 
     def sent(self, tick: int) -> None:
         arrivals = self._pending.pop(tick, None)
+        now = time.perf_counter()
         if arrivals and len(self.samples) < self._limit:
-            now = time.perf_counter()
             self.samples.extend(now - t for t in arrivals)
-        for old in [t for t in self._pending if t < tick - 50]:
-            del self._pending[old]
+        self._calls += 1
+        if self._calls % 50 == 0:
+            # Packets the jitter buffer dropped (late, skipped) never get mixed: forget them.
+            for key in [k for k, (_, t) in self._arrived.items() if now - t > 2.0]:
+                del self._arrived[key]
+            for old in [t for t in self._pending if t < tick - 50]:
+                del self._pending[old]
 
 
 class Inbound:
@@ -290,6 +298,7 @@ class RoomSession:
                 deadline += skip * period
                 self._tick_no += skip
                 self.stats.skipped_ticks += skip
+                self._drop_skipped(skip)
             if behind > LATE_SECONDS:
                 self.stats.late_ticks += 1
             started = time.perf_counter()
@@ -306,6 +315,15 @@ class RoomSession:
             if took > period:
                 self.stats.overruns += 1
             deadline += period
+
+    def _drop_skipped(self, skip: int) -> None:
+        """The audio of skipped ticks is gone: play it out of the jitter buffers unheard,
+        so they stay in step with the clock instead of holding that much more delay."""
+        for inbound in self.inputs.values():
+            for _ in range(min(skip, inbound.jitter.max_frames)):
+                out = inbound.jitter.pop()
+                if out.payload is not None and self.trace is not None:
+                    self.trace.discard(out.payload)
 
     def tick(self) -> None:
         """Mix and send one 20 ms frame."""

@@ -1,0 +1,231 @@
+"""Load-generating peers for the media benchmarks (run in their own process).
+
+    python -m bench.media_peers --url ws://127.0.0.1:PORT/ws --rooms 2 --talkers 2 \
+        --silent 7 --listeners 20 [--prefix w0]
+
+Per room: a host who creates a chatroom (free seats) and publishes, seated publishers up to
+9 in all, and listeners, each with its own websocket signaling (the project's VoiceClient)
+and its own aiortc peer connection to the server. Publishers send pre-encoded Opus (a tone
+for talkers, digital silence for the others) with an RFC 6464 level, like a browser, straight
+through a DirectSender from one shared 20 ms clock: no encode and no per-peer timer here, so
+one process can drive hundreds of peers. What comes back is counted, not decoded.
+
+Prints `ready {json}` once every peer is connected, `stats {json}` on each `stats` line read
+from stdin and at exit (stdin closed or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from audio.opus import OpusEncoder
+from audio.rtc import (
+    DirectSender,
+    IdleTrack,
+    audio_level_extension,
+    audio_level_extension_id,
+    new_peer_connection,
+    ntp_now,
+    prefer_opus,
+    tap_receiver,
+)
+from audio.sources import FRAME_SAMPLES, ToneSource
+from client.connection import VoiceClient
+
+LOOP_FRAMES = 50  # one second of pre-encoded audio, repeated
+MAX_PUBLISHERS = 9  # the host and eight seats
+
+
+def encoded_loop(freq: float | None) -> tuple[list[bytes], int]:
+    """One second of Opus packets (a tone, or digital silence) and its RFC 6464 level."""
+    encoder = OpusEncoder()
+    if freq is None:
+        silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        return [encoder.encode(silence) for _ in range(LOOP_FRAMES)], 127
+    source = ToneSource(freq, 0.3)  # whole periods per second: the loop has no seam
+    return [encoder.encode(source.read()) for _ in range(LOOP_FRAMES)], 13  # ~-13 dBov
+
+
+@dataclass
+class Peer:
+    user: str
+    client: VoiceClient
+    pc: RTCPeerConnection
+    sender: DirectSender | None = None
+    packets: list[bytes] = field(default_factory=list)
+    extension: bytes = b""
+    received: int = 0
+    received_bytes: int = 0
+
+
+class Peers:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.peers: list[Peer] = []
+        self.publishers: list[Peer] = []
+        self.rooms: list[str] = []
+        self._clock: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    async def peer(self, user: str, room: str | None, freq: float | None, publish: bool,
+                   client: VoiceClient | None = None) -> Peer:
+        if client is None:
+            client = await VoiceClient.connect(self.url, user=user, name=user, reconnect=False)
+        pc = new_peer_connection()
+        idle = IdleTrack() if publish else None
+        transceiver = pc.addTransceiver(idle or "audio", direction="sendrecv" if publish
+                                        else "recvonly")
+        prefer_opus(transceiver)
+        peer = Peer(user, client, pc)
+
+        def count(seq: int, payload: bytes, level: Any) -> None:
+            peer.received += 1
+            peer.received_bytes += len(payload)
+
+        tap_receiver(transceiver.receiver, count)
+        await pc.setLocalDescription(await pc.createOffer())
+        assert room is not None
+        reply = await client.webrtc_offer(room, pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        if publish and idle is not None:
+            peer.sender = DirectSender(transceiver, idle)
+            peer.packets, level = encoded_loop(freq)
+            ext_id = audio_level_extension_id(transceiver)
+            if ext_id is not None:
+                peer.extension = audio_level_extension(ext_id, level)
+            self.publishers.append(peer)
+        self.peers.append(peer)
+        return peer
+
+    async def room(self, prefix: str, talkers: int, silent: int, listeners: int) -> str:
+        publishers = talkers + silent
+        if not 1 <= publishers <= MAX_PUBLISHERS:
+            raise SystemExit(f"publishers per room: 1 to {MAX_PUBLISHERS}")
+        host = await VoiceClient.connect(self.url, user=f"{prefix}-host", name="host",
+                                         reconnect=False)
+        state = (await host.create_room(f"bench {prefix}", seat_mode="free"))["room"]
+        room = str(state["id"])
+        self.rooms.append(room)
+        await host.open_chatroom(room)
+        freqs = [300.0 + 100.0 * i for i in range(talkers)] + [None] * silent
+        await self.peer(f"{prefix}-host", room, freqs[0], True, client=host)
+        for seat, freq in enumerate(freqs[1:]):
+            user = f"{prefix}-s{seat}"
+            client = await VoiceClient.connect(self.url, user=user, name=user, reconnect=False)
+            await client.join_room(room)
+            await client.take_seat(room, seat)
+            await self.peer(user, room, freq, True, client=client)
+
+        async def listener(i: int) -> None:
+            user = f"{prefix}-l{i}"
+            client = await VoiceClient.connect(self.url, user=user, name=user, reconnect=False)
+            await client.join_room(room)
+            await self.peer(user, room, None, False, client=client)
+
+        for start in range(0, listeners, 10):  # a few at a time: ICE gathering is slow-ish
+            await asyncio.gather(*(listener(i) for i in range(start, min(listeners, start + 10))))
+        return room
+
+    async def connected(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while any(p.pc.connectionState != "connected" for p in self.peers):
+            if time.monotonic() > deadline:
+                states = [p.pc.connectionState for p in self.peers]
+                raise SystemExit(f"peers did not connect: {states.count('connected')} of "
+                                 f"{len(states)}")
+            await asyncio.sleep(0.1)
+
+    def start(self) -> None:
+        self._clock = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        n = 0
+        while True:
+            deadline += 0.020
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            ntp = ntp_now()
+            i = n % LOOP_FRAMES
+            for peer in self.publishers:
+                assert peer.sender is not None
+                peer.sender.send(peer.packets[i], n * FRAME_SAMPLES, ntp, peer.extension)
+            self.sent += len(self.publishers)
+            n += 1
+
+    def stats(self) -> dict[str, Any]:
+        listeners = [p for p in self.peers if p.sender is None]
+        return {
+            "peers": len(self.peers),
+            "publishers": len(self.publishers),
+            "sent": self.sent,
+            "received": sum(p.received for p in self.peers),
+            "received_by_listeners": sum(p.received for p in listeners),
+            "listeners": len(listeners),
+            "rooms": self.rooms,
+        }
+
+    async def close(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+        await asyncio.gather(*(p.pc.close() for p in self.peers), return_exceptions=True)
+        await asyncio.gather(*(p.client.close() for p in self.peers), return_exceptions=True)
+
+
+def emit(kind: str, data: dict[str, Any]) -> None:
+    print(f"{kind} {json.dumps(data)}", flush=True)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.media_peers")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rooms", type=int, default=1)
+    parser.add_argument("--talkers", type=int, default=2)
+    parser.add_argument("--silent", type=int, default=7)
+    parser.add_argument("--listeners", type=int, default=20)
+    parser.add_argument("--prefix", default="w0")
+    args = parser.parse_args(argv)
+    peers = Peers(args.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        for r in range(args.rooms):
+            await peers.room(f"{args.prefix}r{r}", args.talkers, args.silent, args.listeners)
+        await peers.connected()
+        peers.start()
+        emit("ready", peers.stats())
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+        async def commands() -> None:
+            while line := await reader.readline():
+                if line.strip() == b"stats":
+                    emit("stats", peers.stats())
+            stop.set()
+
+        task = asyncio.ensure_future(commands())
+        await stop.wait()
+        task.cancel()
+        emit("stats", peers.stats())
+    finally:
+        with contextlib.suppress(Exception):
+            await peers.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
