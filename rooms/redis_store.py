@@ -66,7 +66,8 @@ local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[2] == '' then
   if current then return {'conflict', current} end
 elseif current ~= ARGV[2] then
-  return {'conflict', current or ''}
+  -- The room as it is now: the caller reloads it next, this saves the round trip.
+  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or ''}
 end
 local n = tonumber(ARGV[11])
 if ARGV[10] == '1' then
@@ -198,12 +199,17 @@ class RedisStore:
         self._subscribed = asyncio.Event()
         # Last message sequence number seen per room (own commits included): gap detection.
         self._seen: dict[str, int] = {}
+        # The stored room handed back by a commit that lost a race, for the reload that
+        # follows (read in the same atomic step as the version check: as fresh as a load).
+        self._reread: dict[str, bytes] = {}
 
     # -- RoomStore ---------------------------------------------------------------------------
 
     async def load(self, room_id: str) -> Room | None:
-        blob = await self.redis.hget(self.keys.room(room_id), "b")
-        return None if blob is None else Room.from_dict(_unpack(blob))
+        blob = self._reread.pop(room_id, None)
+        if blob is None:
+            return _room(await self.redis.hget(self.keys.room(room_id), "b"))
+        return _room(blob)
 
     async def commit(self, old: Room | None, new: Room | None, events: list[Event]) -> None:
         """Store `new` (None: the room is gone) if the stored version is still `old`'s.
@@ -262,6 +268,8 @@ class RedisStore:
         if status == "ok":
             return
         if status == "conflict":
+            if len(result) > 2 and result[2]:
+                self._reread[room_id] = bytes(result[2])
             raise Conflict(f"room {room_id} is at version {_text(result[1]) or 'none'}")
         user, holder = _text(result[1]), _text(result[2])
         raise RoomError(

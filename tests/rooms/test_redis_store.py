@@ -23,10 +23,11 @@ from protocol.schema import (
     SetAdmin,
     TakeSeat,
 )
-from rooms.machine import Actor, Event, RoomError
+from rooms.machine import Actor, Event, RoomError, apply
 from rooms.model import Room
 from rooms.redis_store import RedisStore
 from rooms.service import RoomService
+from rooms.store import Conflict
 from tests.support.redis import flush_sync, require_redis
 
 Delivery = tuple[str, Room | None, list[Event]]
@@ -321,3 +322,22 @@ async def test_a_bad_cursor_is_a_bad_request(redis_url: str) -> None:
             assert refused.value.code is ErrorCode.BAD_REQUEST
     finally:
         await store.close()
+
+
+async def test_a_lost_race_hands_the_reload_the_room_it_lost_to(nodes: list[Node]) -> None:
+    a, b = nodes
+    room_id = await chatroom(a)
+    await a.service.execute(who("p"), JoinRoom(room_id))
+    stale = await a.store.load(room_id)
+    assert stale is not None
+    await b.service.execute(who("p"), TakeSeat(room_id, 1))  # b wins the race
+    outcome = apply(stale, who("p"), TakeSeat(room_id, 2), 1.0)
+    with pytest.raises(Conflict):
+        await a.store.commit(stale, outcome.room, outcome.events)
+    # Redis moves on once more; the reload right after the conflict gets the room as it was
+    # at the conflict (read atomically with the version check), and then the live one.
+    await b.service.execute(who("p"), LeaveSeat(room_id))
+    at_conflict = await a.store.load(room_id)
+    assert at_conflict is not None and at_conflict.seated_users() == {"p": 1}
+    now = await a.store.load(room_id)
+    assert now is not None and now.seated_users() == {}
