@@ -235,20 +235,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "event_loaded_p50_ms": round(percentile(busy_ms, 50), 2),
         "event_loaded_p99_ms": round(percentile(busy_ms, 99), 2),
         "event_loaded_samples": len(busy_ms),
-        "cpu_s_server_side": round(cpu_after - cpu_before, 1),
+        "node_cpu_us_per_op": round(
+            1e6 * (cpu_after["nodes"] - cpu_before["nodes"]) / max(1, stats.ops)),
+        "redis_cpu_us_per_op": round(
+            1e6 * (cpu_after["redis"] - cpu_before["redis"]) / max(1, stats.ops)),
         "load_average": round(os.getloadavg()[0], 1),
     }
 
 
-def _children_cpu() -> float:
-    """CPU seconds of the node processes and redis-server (the children) so far."""
-    total = 0.0
+def _children_cpu() -> dict[str, float]:
+    """CPU seconds so far of the children: the node processes together, and redis-server."""
+    totals = {"nodes": 0.0, "redis": 0.0}
     for pid in _child_pids(os.getpid()):
         with contextlib.suppress(OSError, IndexError, ValueError):
             with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+                stat = fh.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            totals["redis" if comm.startswith("redis") else "nodes"] += seconds
+    return totals
 
 
 def _child_pids(parent: int) -> list[int]:
