@@ -427,7 +427,9 @@ export function updateSpeaking(app) {
   for (const tile of document.querySelectorAll("#seat-grid .seat")) {
     const user = tile.dataset.user;
     const level = user ? app.levels.get(user) || 0 : 0;
-    const speaking = level >= SPEAKING_THRESHOLD;
+    // A muted voice is not in the mix: no ring, whatever its microphone picks up.
+    const silenced = tile.dataset.muted === "true" || tile.dataset.selfMuted === "true";
+    const speaking = !silenced && level >= SPEAKING_THRESHOLD;
     tile.classList.toggle("speaking", speaking);
     tile.dataset.speaking = speaking ? "true" : "false";
     tile.style.setProperty("--level", Math.min(1, level).toFixed(2));

@@ -289,6 +289,7 @@ async def test_host_accepts_a_listener_who_is_then_heard_and_muted(
         await expect(person.tid("seat-0-muted")).to_be_visible()
     await expect(listener.tid("muted-by-host")).to_be_visible()
     await expect(host.tid("seat-0-mute")).to_have_text("Unmute")
+    await expect(host.tid("seat-0")).to_have_attribute("data-speaking", "false")
     await host.shot("03-host-muted-seat")
     await listener.shot("04-listener-muted")
 
