@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ class Settings:
 
 
 def default_node_id(port: int) -> str:
+    if port == 0:
+        # The port is not known yet: nodes started with --port 0 must still differ.
+        return f"{socket.gethostname()}:0.{secrets.token_hex(3)}"
     return f"{socket.gethostname()}:{port}"
 
 

@@ -47,6 +47,9 @@ def test_environment_and_flags_flags_win(tmp_path: Path) -> None:
 
 def test_node_id_follows_the_port() -> None:
     assert parse_settings(["--port", "9001"], {}).node_id == f"{socket.gethostname()}:9001"
+    # With a port picked at bind time, two nodes still get different ids.
+    assert parse_settings(["--port", "0"], {}).node_id != parse_settings(["--port", "0"],
+                                                                          {}).node_id
 
 
 @pytest.mark.parametrize("argv, env, words", [
