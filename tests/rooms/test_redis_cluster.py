@@ -46,12 +46,12 @@ class Node:
                                on_presence_back=self._back, **TIMINGS)
 
     async def _lost(self, room_id: str, user: str) -> None:
-        self.lost.append((room_id, user))
         await self.service.connection_lost(Actor(user, user), room_id)
+        self.lost.append((room_id, user))  # after: a test waiting for it sees the commit
 
     async def _back(self, room_id: str, user: str) -> None:
-        self.back.append((room_id, user))
         await self.service.execute(Actor(user, user), JoinRoom(room_id))
+        self.back.append((room_id, user))
 
     async def start(self) -> None:
         await self.service.start()
@@ -219,6 +219,7 @@ async def test_when_the_owner_dies_members_are_told_and_a_survivor_takes_the_roo
             assert await b.cluster.owner_of(room_id) == "node-b"
             assert peers_on(b, room_id) == {"guest"}
             # Whoever was connected through A is now away (grace runs); B's own users are not.
+            await wait_for(lambda: len(b.lost) == 2, 10.0)
             assert sorted(b.lost) == [(room_id, "host"), (room_id, "sitter")]
             room = await b.store.load(room_id)
             assert room is not None
