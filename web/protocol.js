@@ -151,7 +151,7 @@ export class Connection {
 // Human text for every error code the protocol names, plus the page's own.
 const ERROR_TEXT = {
   bad_frame: "The server could not read a message from this page.",
-  bad_request: "The request was not valid",
+  bad_request: "The request was not valid.",
   unknown_type: "The server does not know this action.",
   not_authenticated: "You are not signed in, or your token was refused.",
   forbidden: "You are not allowed to do that.",
@@ -169,7 +169,7 @@ const ERROR_TEXT = {
   no_such_request: "That mic request is no longer pending.",
   wrong_mode: "That is not possible in the room's current mode.",
   rate_limited: "Too many actions at once: wait a moment and try again.",
-  internal: "The server hit an internal error. Try again.",
+  internal: "The server hit an internal error.",
   disconnected: "The connection to the server was lost.",
   unreachable: "Could not reach the server. Is it running?",
   timeout: "The server did not answer in time.",
@@ -180,7 +180,11 @@ export function describeError(err) {
   if (err instanceof ProtocolError) {
     const base = ERROR_TEXT[err.code];
     if (!base) return err.message || `Error: ${err.code}`;
-    if (err.code === "bad_request" && err.message) return `${base}: ${err.message}`;
+    // Where the server's own words add something (which field, which rule, what broke).
+    const detailed = ["bad_request", "forbidden", "wrong_mode", "internal"];
+    if (detailed.includes(err.code) && err.message && err.message !== err.code) {
+      return `${base.replace(/\.$/, "")} (${err.message}).`;
+    }
     return base;
   }
   return (err && err.message) || String(err);
