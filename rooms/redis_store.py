@@ -100,6 +100,15 @@ redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
 return {'ok'}
 """
 
+# KEYS: room hash. ARGV: the version the caller holds ('' = none). Returns {} when there is no
+# such room, {v} when the caller's copy is current, else {v, blob}.
+_LOAD_LUA = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return {} end
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'b')}
+"""
+
 # Entries after a cursor (score, member) in newest-first order: equal score with a smaller
 # member, then lower scores. KEYS: rooms zset. ARGV: score, member, limit.
 _PAGE_LUA = """
@@ -193,6 +202,7 @@ class RedisStore:
         self.redis: aioredis.Redis = client or aioredis.Redis.from_url(url)
         self._commit_script = self.redis.register_script(_COMMIT_LUA)
         self._page_script = self.redis.register_script(_PAGE_LUA)
+        self._load_script = self.redis.register_script(_LOAD_LUA)
         self._sink: EventSink | None = None
         self._listener: asyncio.Task[None] | None = None
         self._running = False
@@ -202,14 +212,37 @@ class RedisStore:
         # The stored room handed back by a commit that lost a race, for the reload that
         # follows (read in the same atomic step as the version check: as fresh as a load).
         self._reread: dict[str, bytes] = {}
+        # The newest version known of each room this node loaded or committed, kept current by
+        # the channel: a load then reads only the version unless the room changed. Handed out
+        # as copies; dropped when the room closes.
+        self._known: dict[str, Room] = {}
 
     # -- RoomStore ---------------------------------------------------------------------------
 
     async def load(self, room_id: str) -> Room | None:
         blob = self._reread.pop(room_id, None)
-        if blob is None:
-            return _room(await self.redis.hget(self.keys.room(room_id), "b"))
-        return _room(blob)
+        if blob is not None:
+            room = _room(blob)
+        else:
+            known = self._known.get(room_id)
+            reply = await self._load_script(
+                keys=[self.keys.room(room_id)], args=["" if known is None else known.version]
+            )
+            if not reply:
+                self._known.pop(room_id, None)
+                return None
+            if len(reply) == 1 and known is not None:
+                return known.copy()
+            room = _room(reply[1])
+        if room is None:
+            return None
+        self._remember(room)
+        return room.copy()
+
+    def _remember(self, room: Room) -> None:
+        known = self._known.get(room.id)
+        if known is None or known.version <= room.version:
+            self._known[room.id] = room
 
     async def commit(self, old: Room | None, new: Room | None, events: list[Event]) -> None:
         """Store `new` (None: the room is gone) if the stored version is still `old`'s.
@@ -266,6 +299,10 @@ class RedisStore:
         )
         status = _text(result[0])
         if status == "ok":
+            if new is None:
+                self._known.pop(room_id, None)
+            else:
+                self._remember(new.copy())
             return
         if status == "conflict":
             if len(result) > 2 and result[2]:
@@ -405,8 +442,12 @@ class RedisStore:
             self._seen[room_id] = seq
         else:
             self._seen.pop(room_id, None)  # closed: nothing more will come
+            self._known.pop(room_id, None)
         if not own:
-            await self._deliver(room_id, _room(blob), _events(header["e"]))
+            room = _room(blob)
+            if room is not None and room_id in self._known:
+                self._remember(room)
+            await self._deliver(room_id, room, _events(header["e"]))
 
     async def _resync(self, room_id: str) -> None:
         """Messages were lost: hand the sink the current room so clients re-read it."""

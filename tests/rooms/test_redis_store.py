@@ -341,3 +341,28 @@ async def test_a_lost_race_hands_the_reload_the_room_it_lost_to(nodes: list[Node
     assert at_conflict is not None and at_conflict.seated_users() == {"p": 1}
     now = await a.store.load(room_id)
     assert now is not None and now.seated_users() == {}
+
+
+async def test_a_load_never_returns_a_room_older_than_redis_holds(
+    nodes: list[Node], redis_url: str
+) -> None:
+    a, b = nodes
+    room_id = await chatroom(a)
+    deaf = RedisStore(redis_url, "node-deaf")  # never subscribed: no news from the channel
+    try:
+        first = await deaf.load(room_id)
+        assert first is not None
+        await b.service.execute(who("p"), JoinRoom(room_id))
+        await b.service.execute(who("p"), TakeSeat(room_id, 6))
+        again = await deaf.load(room_id)
+        assert again is not None
+        assert again.version == first.version + 2
+        assert again.seated_users() == {"p": 6}
+        # Handed-out rooms are copies: changing one changes nothing stored or remembered.
+        again.seats[6].user = None
+        third = await deaf.load(room_id)
+        assert third is not None and third.seated_users() == {"p": 6}
+        await a.service.execute(who("host"), CloseRoom(room_id))
+        assert await deaf.load(room_id) is None
+    finally:
+        await deaf.close()
