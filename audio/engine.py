@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 SUMMED_STATS = (
     "ticks", "late_ticks", "overruns", "skipped_ticks", "tick_errors", "encodes",
-    "packets_sent", "tick_seconds_total", "decoded", "fec", "concealed", "silent_skipped",
-    "bad_packets", "rtp_in", "rtp_dropped_unheard",
+    "packets_sent", "tick_seconds_total", "decoded", "fec",
+    "concealed", "silent_skipped", "bad_packets", "rtp_in", "rtp_dropped_unheard",
 )
 
 

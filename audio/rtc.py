@@ -100,6 +100,82 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: PayloadSink) -> None:
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
 
 
+def fast_receive(transceiver: RTCRtpTransceiver, sink: PayloadSink) -> int:
+    """Take SRTP audio straight from the ICE sockets to ``sink``, past aiortc's receive path.
+
+    aiortc hands every datagram through a STUN parse attempt, an asyncio queue, a task
+    wake-up, its RTP parser and router (~50 µs a packet measured here); this unprotects and
+    parses the 12-byte header and the RFC 6464 level in the datagram callback (~10 µs).
+    DTLS, RTCP and STUN still take aiortc's way. Install after ICE gathering (the answer);
+    returns how many sockets were hooked. Private aiortc/aioice attributes: aiortc is pinned.
+    """
+    receiver = transceiver.receiver
+    dtls = receiver.transport
+    connection = dtls.transport._connection
+    opus_pt = transceiver._codecs[0].payloadType if transceiver._codecs else None
+    level_id = audio_level_extension_id(transceiver)
+    hooked = 0
+    for protocol in list(connection._protocols):
+        original = protocol.datagram_received
+
+        def datagram_received(
+            data: bytes, addr: tuple[Any, ...], original: Callable[..., None] = original
+        ) -> None:
+            # 128..191: RTP or RTCP (RFC 7983); 192..208 in the second byte: RTCP.
+            if (
+                len(data) > 12
+                and 127 < data[0] < 192
+                and not 191 < data[1] < 209
+                and dtls._rx_srtp is not None
+            ):
+                if receiver._enabled:
+                    try:
+                        packet = dtls._rx_srtp.unprotect(data)
+                    except Exception:  # pylibsrtp.Error: forged, replayed or corrupt
+                        return
+                    _deliver_rtp(packet, opus_pt, level_id, sink)
+                return
+            original(data, addr)
+
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+        hooked += 1
+    return hooked
+
+
+def _deliver_rtp(
+    packet: bytes, opus_pt: int | None, level_id: int | None, sink: PayloadSink
+) -> None:
+    first = packet[0]
+    if packet[1] & 0x7F != opus_pt:
+        return
+    seq = (packet[2] << 8) | packet[3]
+    pos = 12 + 4 * (first & 0x0F)
+    level: tuple[bool, int] | None = None
+    if first & 0x10:  # header extension
+        if len(packet) < pos + 4:
+            return
+        profile = (packet[pos] << 8) | packet[pos + 1]
+        end = pos + 4 + 4 * ((packet[pos + 2] << 8) | packet[pos + 3])
+        if profile == 0xBEDE and level_id is not None:  # RFC 8285 one-byte elements
+            i = pos + 4
+            while i < end and i < len(packet):
+                b = packet[i]
+                if b == 0:
+                    i += 1
+                    continue
+                ext_id, size = b >> 4, (b & 0x0F) + 1
+                if ext_id == 15:
+                    break
+                if ext_id == level_id and i + 1 < len(packet):
+                    v = packet[i + 1]
+                    level = (bool(v & 0x80), v & 0x7F)
+                i += 1 + size
+        pos = end
+    stop = len(packet) - (packet[-1] if first & 0x20 else 0)  # padding
+    if stop > pos:
+        sink(seq, packet[pos:stop], level)
+
+
 class Outgoing:
     """One tick's encoded frame for one or many listeners (built once, shared)."""
 
@@ -315,6 +391,7 @@ async def answer_offer(
     inbound: PayloadSink,
     announce_address: str | None = None,
     on_state: Callable[[RTCPeerConnection], Any] | None = None,
+    fast_inbound: bool = True,
 ) -> tuple[AnsweredPeer, str]:
     """Answer a full (non-trickle) offer with one Opus audio stream each way at most.
 
@@ -345,6 +422,8 @@ async def answer_offer(
             audio.direction = "recvonly"
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)  # waits for ICE gathering
+        if peer_sends and fast_inbound:
+            fast_receive(audio, inbound)
     except Exception as exc:
         await pc.close()
         if isinstance(exc, ValueError):

@@ -77,7 +77,7 @@ class SessionStats:
     encodes: int = 0
     packets_sent: int = 0  # packets handed to listeners' tracks
     max_tick_seconds: float = 0.0
-    tick_seconds_total: float = 0.0
+    tick_seconds_total: float = 0.0  # wall time in ticks
     decoded: int = 0
     silent_skipped: int = 0  # packets marked silent by their RFC 6464 level: not decoded
     fec: int = 0

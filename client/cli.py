@@ -163,6 +163,7 @@ class RoomSession:
         self.commands: dict[str, tuple[str, CommandFunc]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.speaker = False  # host or seated: media sends (with --tone/--publish)
+        self.host = False
         self.media: Any = None
         # Subscribe now, not when the pump starts: requests made before it (request_mic,
         # the media offer) may cause events at once, e.g. an auto-accepting host's mic_accepted.
@@ -249,7 +250,7 @@ class RoomSession:
 
         self.media = RoomMedia(self.client, self.room,
                                source=source if tone is not None or publish is not None else None,
-                               record=record)
+                               record=record, host=self.host)
         try:
             await self.media.start(self.speaker)
             say(f"media: connected ({'sending and ' if self.media.speaking else ''}receiving)")
@@ -430,7 +431,7 @@ async def run_host(args: argparse.Namespace) -> int:
         for line in format_state(state):
             say(line)
         session = HostSession(client, room, args)
-        session.speaker = True
+        session.speaker = session.host = True
         _seat_commands(session)
         _moderator_commands(session)
         if args.chatroom:
@@ -468,7 +469,8 @@ async def run_join(args: argparse.Namespace) -> int:
             say(line)
         session = JoinSession(client, args.room, args)
         seats = (reply.get("room") or {}).get("seats") or []
-        session.speaker = reply.get("role") == "host" or any(
+        session.host = reply.get("role") == "host"
+        session.speaker = session.host or any(
             isinstance(seat, dict) and seat.get("user") == client.user for seat in seats)
         _seat_commands(session)
         if reply.get("role") in ("host", "admin"):

@@ -117,9 +117,11 @@ class RoomMedia:
         *,
         source: Callable[[], PcmSource] | None = None,
         record: str | Path | None = None,
+        host: bool = False,
     ) -> None:
         self.client = client
         self.room = room
+        self.host = host  # the host speaks without a seat
         self.source = source
         self.record = Path(record) if record is not None else None
         self.recorder = Recorder()
@@ -149,7 +151,7 @@ class RoomMedia:
 
     async def on_event(self, event: Mapping[str, Any]) -> None:
         """Follow seat changes: re-offer when this user starts or stops being a speaker."""
-        if self.source is None or event.get("room") != self.room:
+        if self.source is None or self.host or event.get("room") != self.room:
             return
         seats: list[Any] = []
         kind = event.get("type")
@@ -158,7 +160,11 @@ class RoomMedia:
         elif kind == "mode_changed":
             seats = list(event.get("seats") or [])
         elif kind == "room_state":
-            seats = list((event.get("state") or {}).get("seats") or [])
+            state = event.get("state") or {}
+            if (state.get("host") or {}).get("user") == self.client.user:
+                self.host = True
+                return
+            seats = list(state.get("seats") or [])
         else:
             return
         me = self.client.user
