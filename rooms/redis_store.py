@@ -30,7 +30,8 @@ import binascii
 import contextlib
 import inspect
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -50,6 +51,8 @@ RECONNECT_DELAY = 0.2
 # redis-py can swallow a cancellation that lands mid-command: the listener also polls a flag,
 # and close() waits this long at most for it.
 POLL_INTERVAL = 1.0
+# Seconds a room this node loaded or committed counts as served without local members.
+TOUCHED_SERVES = 10.0
 STOP_TIMEOUT = 5.0
 
 
@@ -216,6 +219,12 @@ class RedisStore:
         # the channel: a load then reads only the version unless the room changed. Handed out
         # as copies; dropped when the room closes.
         self._known: dict[str, Room] = {}
+        # Whether this node serves a room at all (local members or media); None: every room.
+        # Batches of rooms it does not serve are neither decoded nor handed to the sink.
+        self.interested: Callable[[str], bool] | None = None
+        # When this node last loaded or committed each room: a room it just worked on counts
+        # as served for a while (its new member's subscription may not be in place yet).
+        self._touched: dict[str, float] = {}
 
     # -- RoomStore ---------------------------------------------------------------------------
 
@@ -232,6 +241,7 @@ class RedisStore:
                 self._known.pop(room_id, None)
                 return None
             if len(reply) == 1 and known is not None:
+                self._touched[room_id] = time.monotonic()
                 return known.copy()
             room = _room(reply[1])
         if room is None:
@@ -239,7 +249,9 @@ class RedisStore:
         self._remember(room)
         return room.copy()
 
-    def _remember(self, room: Room) -> None:
+    def _remember(self, room: Room, *, touch: bool = True) -> None:
+        if touch:
+            self._touched[room.id] = time.monotonic()
         known = self._known.get(room.id)
         if known is None or known.version <= room.version:
             self._known[room.id] = room
@@ -429,25 +441,31 @@ class RedisStore:
         own = header["n"] == self.node_id
         if seq == 0:
             # A notice outside the sequence; the origin delivered it itself.
-            if not own:
+            if not own and self._serves(room_id):
                 await self._deliver(room_id, _room(blob), _events(header["e"]))
             return
         last = self._seen.get(room_id)
         if last is not None and seq <= last:
             return  # a batch we already passed (delivered, or covered by a re-read)
-        if last is not None and seq > last + 1:
-            await self._resync(room_id)
-            return
-        if blob:
-            self._seen[room_id] = seq
-        else:
-            self._seen.pop(room_id, None)  # closed: nothing more will come
+        serves = self._serves(room_id)
+        if not blob:  # closed: nothing more will come
+            self._seen.pop(room_id, None)
             self._known.pop(room_id, None)
-        if not own:
-            room = _room(blob)
-            if room is not None and room_id in self._known:
-                self._remember(room)
-            await self._deliver(room_id, room, _events(header["e"]))
+            self._touched.pop(room_id, None)
+        else:
+            self._seen[room_id] = seq
+        if not serves:
+            self._known.pop(room_id, None)  # no longer kept current: the next load reads
+            return
+        if last is not None and seq > last + 1:
+            await self._resync(room_id)  # batches were lost: members re-read the room
+            return
+        if own:
+            return  # delivered by this node's gateway already
+        room = _room(blob)
+        if room is not None and room_id in self._known:
+            self._remember(room, touch=False)
+        await self._deliver(room_id, room, _events(header["e"]))
 
     async def _resync(self, room_id: str) -> None:
         """Messages were lost: hand the sink the current room so clients re-read it."""
@@ -461,12 +479,24 @@ class RedisStore:
 
     async def _resync_all(self) -> None:
         for room_id, last in list(self._seen.items()):
+            if not self._serves(room_id):
+                del self._seen[room_id]  # picked up afresh with its next message
+                continue
             seq = await self.redis.hget(self.keys.room(room_id), "e")
             if seq is None or int(seq) != last:
                 await self._resync(room_id)
 
+    def _serves(self, room_id: str) -> bool:
+        if self.interested is None or self.interested(room_id):
+            return True
+        touched = self._touched.get(room_id)
+        if touched is not None and time.monotonic() - touched < TOUCHED_SERVES:
+            return True
+        self._touched.pop(room_id, None)
+        return False
+
     async def _deliver(self, room_id: str, room: Room | None, events: list[Event]) -> None:
-        if self._sink is None:
+        if self._sink is None or not self._serves(room_id):
             return
         result = self._sink(room_id, room, events)
         if inspect.isawaitable(result):

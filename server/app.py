@@ -142,6 +142,11 @@ def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gat
                                         JoinRoom(room_id))
         gateway._deliver_outcome(outcome, room_id)
 
+    def serves(room_id: str) -> bool:
+        # Other nodes' batches matter here only for rooms with local members or local media.
+        return room_id in gateway.fanout.rooms or (engine is not None and room_id in engine.rooms)
+
+    store.interested = serves
     cluster = Cluster(store, engine, on_presence_lost=presence_lost,
                       on_presence_back=presence_back)
     gateway.cluster = cluster

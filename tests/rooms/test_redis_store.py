@@ -366,3 +366,26 @@ async def test_a_load_never_returns_a_room_older_than_redis_holds(
         assert await deaf.load(room_id) is None
     finally:
         await deaf.close()
+
+
+async def test_a_node_skips_the_batches_of_rooms_it_does_not_serve(nodes: list[Node]) -> None:
+    a, b = nodes
+    served: set[str] = set()
+    a.store.interested = served.__contains__
+    ignored = await chatroom(b)
+    followed = await chatroom(b)
+    served.add(followed)
+    for room_id in (ignored, followed):
+        await b.service.execute(who("p"), JoinRoom(room_id))
+        await b.service.execute(who("p"), Chat(room_id, f"in {room_id}"))
+
+    await a.wait_for(lambda: any(e.type == "chat_message" for _, _, es in a.received
+                                 for e in es))
+    assert {rid for rid, _, _ in a.received} == {followed}
+    # A room this node works on counts as served for a while, members or not.
+    await a.service.execute(who("q"), JoinRoom(ignored))
+    await b.service.execute(who("p"), Chat(ignored, "now seen"))
+    await a.wait_for(lambda: any(rid == ignored for rid, _, _ in a.received))
+    # Skipped batches never leave a stale room behind: loads read what Redis holds.
+    room = await a.store.load(ignored)
+    assert room is not None and set(room.members) == {"host", "p", "q"}
