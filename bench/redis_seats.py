@@ -225,6 +225,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stats = SeatStats()
             stop = asyncio.Event()
             cpu_before = _children_cpu()
+            client_cpu = time.process_time()
             started = time.perf_counter()
             workers = [asyncio.create_task(seat_cycles(c, rid, args.seats, stop, stats))
                        for c, rid in members]
@@ -233,6 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.duration)
             stop.set()
             elapsed = time.perf_counter() - started
+            client_cpu = time.process_time() - client_cpu
             await asyncio.gather(*workers, return_exceptions=True)
             busy_ms = await probe_task
             cpu_after = _children_cpu()
@@ -264,6 +266,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             1e6 * (cpu_after["nodes"] - cpu_before["nodes"]) / max(1, stats.ops)),
         "redis_cpu_us_per_op": round(
             1e6 * (cpu_after["redis"] - cpu_before["redis"]) / max(1, stats.ops)),
+        # Near 100: the clients (this process), not the nodes, set the pace.
+        "client_cpu_pct": round(100 * client_cpu / elapsed),
         "load_average": round(os.getloadavg()[0], 1),
     }
 
