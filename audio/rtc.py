@@ -277,6 +277,32 @@ class IdleTrack(MediaStreamTrack):
 _RTP_HEADER = struct.Struct("!BBHII")
 
 
+def _protector(session: Any) -> Callable[[bytes], bytes]:
+    """SRTP protect for one session, without pylibsrtp's per-call allocation and checks
+    (~1 µs of ~3 a packet) when its internals are as expected; its public protect() if not."""
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
+        room = len(buffer) - 144  # SRTP_MAX_TRAILER_LEN
+        length = ffi.new("int *")
+        protect = lib.srtp_protect
+    except (ImportError, AttributeError, TypeError):
+        return session.protect
+
+    def fast_protect(data: bytes) -> bytes:
+        n = len(data)
+        if n > room:
+            raise ValueError("packet is too long")
+        buffer[0:n] = data
+        length[0] = n
+        if protect(srtp, cdata, length) != 0:
+            raise ValueError("srtp_protect failed")
+        return bytes(buffer[0 : length[0]])
+
+    return fast_protect
+
+
 class DirectSender:
     """Sends pre-encoded Opus to one listener without aiortc's per-packet send path.
 
@@ -289,7 +315,8 @@ class DirectSender:
     """
 
     __slots__ = (
-        "_dtls", "_pt", "_sender", "_seq", "_ssrc", "_ts0", "dropped", "live", "sent", "track",
+        "_dtls", "_protect", "_pt", "_sender", "_seq", "_srtp", "_ssrc", "_ts0", "dropped",
+        "live", "sent", "track",
     )
 
     def __init__(self, transceiver: RTCRtpTransceiver, track: IdleTrack) -> None:
@@ -301,6 +328,8 @@ class DirectSender:
         self._seq = random.randrange(1 << 16)
         self._ts0 = random.randrange(1 << 32)
         self.track = track
+        self._srtp: Any = None  # the DTLS transport's SRTP session, once keyed
+        self._protect: Callable[[bytes], bytes] | None = None
         self.live = True
         self.sent = 0
         self.dropped = 0
@@ -324,10 +353,14 @@ class DirectSender:
             0x90 if extension else 0x80, self._pt, self._seq, timestamp, self._ssrc
         )
         self._seq = (self._seq + 1) & 0xFFFF
+        if dtls._tx_srtp is not self._srtp:
+            self._srtp = dtls._tx_srtp
+            self._protect = _protector(self._srtp)
+        assert self._protect is not None
         try:
-            data = dtls._tx_srtp.protect(packet + extension + payload)
+            data = self._protect(packet + extension + payload)
             pair.protocol.transport.sendto(data, pair.remote_addr)
-        except (AttributeError, OSError):
+        except (AttributeError, OSError, ValueError):
             # Closed under our feet (the peer is going away): not the room's problem.
             self.dropped += 1
             return

@@ -12,7 +12,7 @@ from statistics import median
 import pytest
 
 from audio.engine import MediaEngine
-from audio.rtc import announce_host_candidates
+from audio.rtc import PacketTrack, announce_host_candidates
 from audio.session import RoomSession
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import (
@@ -300,3 +300,23 @@ def test_announce_address_rewrites_host_candidates_only() -> None:
     assert "a=candidate:1 1 udp 2130706431 203.0.113.7 40000 typ host\r\n" in out
     assert "198.51.100.9 40000 typ srflx" in out
     assert "c=IN IP4 203.0.113.7\r\n" in out
+
+
+async def test_track_send_mode_carries_the_same_mixes() -> None:
+    """The comparison path (an av.Packet through each listener's RTCRtpSender)."""
+    engine = MediaEngine(send_mode="track")
+    room = build_room("host", seated=["a"], audience=["lis"])
+    peers = {"host": tone_peer(300.0), "a": tone_peer(500.0), "lis": tone_peer(None)}
+    try:
+        for user, peer in peers.items():
+            await join(engine, room, user, peer)
+        await wait_recorded(peers.values(), 1.0)
+        heard = levels_db(peers["lis"], [300.0, 500.0])
+        assert min(heard.values()) > HEARD_DB, heard
+        got = levels_db(peers["host"], [300.0, 500.0])
+        assert got[500.0] > HEARD_DB and got[300.0] < got[500.0] - GAP_DB, got
+        outputs = session(engine).outputs
+        assert all(isinstance(o, PacketTrack) and o.sent > 0 for o in outputs.values())
+    finally:
+        await close_all(peers.values())
+        await engine.close()
