@@ -13,24 +13,29 @@ import pytest
 
 from protocol.errors import ErrorCode as E
 from protocol.schema import (
+    REQUEST_TYPES,
     AcceptMic,
     AnswerInvite,
     CancelMicRequest,
     Chat,
     CloseChatroom,
     CloseRoom,
+    CreateRoom,
+    Hello,
     InviteToSeat,
     JoinRoom,
     KickMember,
     KickSeat,
     LeaveRoom,
     LeaveSeat,
+    ListRooms,
     LockSeat,
     Mute,
     MuteSeat,
     OpenChatroom,
     RejectMic,
     RequestMic,
+    Role,
     SeatMode,
     SetAdmin,
     SwitchSeat,
@@ -38,9 +43,10 @@ from protocol.schema import (
     UnlockSeat,
     Unmute,
     UnmuteSeat,
+    WebrtcOffer,
 )
 from rooms import machine
-from rooms.model import Room
+from rooms.model import Member, Room
 from tests.rooms.roomkit import HOST, RID, build, refused, sit, step
 
 R = RID
@@ -277,3 +283,30 @@ def test_queue_bound_is_named() -> None:
 
 def test_unknown_command() -> None:
     assert refused(build(), HOST, object()) == E.BAD_REQUEST
+
+
+def test_member_bound_at_its_real_size() -> None:
+    room = build(audience=(), admins=())
+    for i in range(machine.MAX_MEMBERS - 1):
+        room.members[f"m{i}"] = Member(f"m{i}", f"M{i}", Role.AUDIENCE)
+    assert len(room.members) == machine.MAX_MEMBERS
+    assert refused(room, "late", JoinRoom(R)) == E.ROOM_FULL
+    out = step(room, "m7", LeaveRoom(R))
+    assert step(out, "late", JoinRoom(R)).audience_count == machine.MAX_MEMBERS - 1
+
+
+def test_queue_bound_at_its_real_size() -> None:
+    users = [f"q{i}" for i in range(machine.MAX_QUEUE + 1)]
+    room = build(audience=users, admins=())
+    for user in users[:-1]:
+        room = step(room, user, RequestMic(R))
+    assert len(room.queue) == machine.MAX_QUEUE
+    assert refused(room, users[-1], RequestMic(R)) == E.ROOM_FULL
+    room = step(room, users[0], CancelMicRequest(R))
+    assert step(room, users[-1], RequestMic(R)).queue_position(users[-1]) == machine.MAX_QUEUE
+
+
+def test_every_room_command_has_a_handler() -> None:
+    gateway_own = {Hello, ListRooms, CreateRoom, WebrtcOffer}
+    assert set(REQUEST_TYPES.values()) - gateway_own == machine.ROOM_COMMANDS - {
+        machine.Disconnect, machine.Expire}
