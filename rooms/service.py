@@ -201,7 +201,10 @@ class RoomService:
             except RoomError:
                 continue  # closed meanwhile
             done.append((room_id, outcome))
-            await self._deliver(room_id, outcome.room, outcome.events)
+            try:
+                await self._deliver(room_id, outcome.room, outcome.events)
+            except Exception:  # one failing delivery must not hold up the other rooms
+                log.exception("delivering the sweep of room %s failed", room_id)
         return done
 
     async def run_sweeper(self, interval: float = 1.0) -> None:

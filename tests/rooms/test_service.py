@@ -306,3 +306,26 @@ async def test_check_offer_through_service() -> None:
 
 def test_outcome_type() -> None:
     assert Outcome(None, {}, []).events == []
+
+
+async def test_a_failing_sink_does_not_stop_the_sweep(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    service = RoomService(MemoryStore(), grace=1.0, clock=clock, new_room_id=ids())
+    rooms = [await open_room(service, users=1) for _ in range(2)]
+    calls: list[str] = []
+
+    def sink(room_id: str, room: Room | None, events: list[Event]) -> None:
+        calls.append(room_id)
+        if len(calls) == 1:
+            raise RuntimeError("a broken subscriber")
+
+    service.set_sink(sink)
+    for room_id in rooms:
+        await service.connection_lost(actor("u0"), room_id)
+    clock.now = NOW + 1
+    swept = await service.sweep()
+    assert sorted(room_id for room_id, _ in swept) == sorted(rooms) == sorted(calls)
+    assert "a broken subscriber" in caplog.text
+    for room_id in rooms:
+        room = await service.get_room(room_id)
+        assert room is not None and "u0" not in room.members
