@@ -329,3 +329,36 @@ async def test_a_failing_sink_does_not_stop_the_sweep(caplog: pytest.LogCaptureF
     for room_id in rooms:
         room = await service.get_room(room_id)
         assert room is not None and "u0" not in room.members
+
+
+async def test_users_racing_in_two_rooms_win_one_seat_at_most() -> None:
+    store = YieldingStore()
+    nodes = [RoomService(store, new_room_id=ids()), RoomService(store)]
+    # room ids from one counter: the second room must not reuse the first id
+    rooms = [await open_room(nodes[0], users=30), await open_room(nodes[0], users=30)]
+    claims = [(user, room_id, (i + n) % 8)
+              for i, user in enumerate(f"u{k}" for k in range(30))
+              for n, room_id in enumerate(rooms)]
+    results = await asyncio.gather(*(
+        attempt(nodes[i % 2], user, TakeSeat(room_id, seat))
+        for i, (user, room_id, seat) in enumerate(claims)
+    ))
+    assert set(results) <= {f"won:{i}" for i in range(8)} | {"seat_taken", "already_seated"}
+    holders: Counter[str] = Counter()
+    won = 0
+    for room_id in rooms:
+        room = await nodes[0].get_room(room_id)
+        assert room is not None
+        check_invariants(room)
+        holders.update(list(room.seated_users()))
+        won += len(room.seated_users())
+    assert holders and max(holders.values()) == 1
+    assert won == sum(1 for r in results if r.startswith("won:"))
+    # a free seat is left only when everyone who tried it sits in the other room
+    for room_id in rooms:
+        room = await nodes[0].get_room(room_id)
+        assert room is not None
+        for seat in room.seats:
+            if seat.user is None:
+                tried = [u for u, r, s in claims if r == room_id and s == seat.index]
+                assert all(holders[u] == 1 for u in tried)
