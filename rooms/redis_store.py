@@ -53,6 +53,8 @@ RECONNECT_DELAY = 0.2
 POLL_INTERVAL = 1.0
 # Seconds a room this node loaded or committed counts as served without local members.
 TOUCHED_SERVES = 10.0
+# Seconds the room handed back by a lost race stands in for a load (the retry comes at once).
+REREAD_FRESH = 0.1
 STOP_TIMEOUT = 5.0
 
 
@@ -213,8 +215,9 @@ class RedisStore:
         # Last message sequence number seen per room (own commits included): gap detection.
         self._seen: dict[str, int] = {}
         # The stored room handed back by a commit that lost a race, for the reload that
-        # follows (read in the same atomic step as the version check: as fresh as a load).
-        self._reread: dict[str, bytes] = {}
+        # follows at once (read in the same atomic step as the version check: as fresh as a
+        # load then). Kept REREAD_FRESH seconds at most, with the time it was read.
+        self._reread: dict[str, tuple[float, bytes]] = {}
         # The newest version known of each room this node loaded or committed, kept current by
         # the channel: a load then reads only the version unless the room changed. Handed out
         # as copies; dropped when the room closes.
@@ -229,9 +232,9 @@ class RedisStore:
     # -- RoomStore ---------------------------------------------------------------------------
 
     async def load(self, room_id: str) -> Room | None:
-        blob = self._reread.pop(room_id, None)
-        if blob is not None:
-            room = _room(blob)
+        reread = self._reread.pop(room_id, None)
+        if reread is not None and time.monotonic() - reread[0] < REREAD_FRESH:
+            room = _room(reread[1])
         else:
             known = self._known.get(room_id)
             reply = await self._load_script(
@@ -318,7 +321,7 @@ class RedisStore:
             return
         if status == "conflict":
             if len(result) > 2 and result[2]:
-                self._reread[room_id] = bytes(result[2])
+                self._reread[room_id] = (time.monotonic(), bytes(result[2]))
             raise Conflict(f"room {room_id} is at version {_text(result[1]) or 'none'}")
         user, holder = _text(result[1]), _text(result[2])
         raise RoomError(
