@@ -187,6 +187,10 @@ class Cluster:
         self._loops = []
         for task in list(self._tasks):
             task.cancel()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(
+                    ProtocolError(ErrorCode.INTERNAL, "this node is shutting down"))
         with contextlib.suppress(RedisError, OSError):
             # Members elsewhere must offer again: tell them, as a survivor would.
             await self._recover(self.node_id)
