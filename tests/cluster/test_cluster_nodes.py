@@ -164,3 +164,30 @@ async def test_a_killed_node_loses_nothing_and_survivors_free_its_seats(redis_ur
 def _seat(index: int, user: str | None) -> dict[str, Any]:
     return {"index": index, "user": user, "name": user, "muted": False, "self_muted": False,
             "locked": False, "away": False}
+
+
+async def test_two_nodes_a_user_whose_node_stops_keeps_the_seat_on_the_other(
+    redis_url: str,
+) -> None:
+    async with cluster_nodes(redis_url, ["a", "b"], *SIGNALING, "--grace", "30") as (a, b):
+        host = await a.client("host")
+        guest = await b.client("guest")
+        again: WireClient | None = None
+        try:
+            room_id = await open_room(host, seats=8, seat_mode="free")
+            await guest.call("join_room", room=room_id)
+            await guest.call("take_seat", room=room_id, seat=1)
+            await host.event("seat_changed", timeout=EVENT_TIMEOUT, seat=_seat(1, "guest"))
+
+            b.terminate()  # a graceful stop: clients closed with 1001, their grace starts
+            assert await b.wait() == 0
+            assert await guest.closed() == 1001
+            await host.event("seat_changed", timeout=EVENT_TIMEOUT,
+                             seat={**_seat(1, "guest"), "away": True})
+
+            again = await a.client("guest")
+            state = (await again.call("join_room", room=room_id))["room"]
+            assert state["seats"][1] == _seat(1, "guest")
+            await host.event("seat_changed", timeout=EVENT_TIMEOUT, seat=_seat(1, "guest"))
+        finally:
+            await close_all([c for c in (host, guest, again) if c is not None])
