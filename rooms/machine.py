@@ -15,7 +15,7 @@ and only pass the events on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -254,7 +254,7 @@ def _vacate(tx: _Tx, seat: Seat) -> None:
 
 def _set_role(room: Room, user: str, role: Role) -> None:
     member = room.members[user]
-    room.members[user] = replace(member, role=role)
+    room.members[user] = member._replace(role=role)
     if role is Role.ADMIN:
         room.admins.add(user)
     else:
@@ -298,7 +298,7 @@ def _to_live(tx: _Tx) -> None:
 
 def _back_from_away(tx: _Tx, member: Member) -> None:
     room = tx.room
-    room.members[member.user] = replace(member, away_until=None)
+    room.members[member.user] = member._replace(away_until=None)
     seat = room.seat_of(member.user)
     if seat is not None:
         seat.away = False
@@ -574,7 +574,7 @@ def _disconnect(tx: _Tx, cmd: Disconnect) -> dict[str, Any]:
         return {}
     is_host = user == room.host
     grace = cmd.host_grace if is_host else cmd.grace
-    room.members[user] = replace(member, away_until=tx.now + grace)
+    room.members[user] = member._replace(away_until=tx.now + grace)
     seat = room.seat_of(user)
     if seat is not None:
         seat.away = True
