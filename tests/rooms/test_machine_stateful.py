@@ -184,6 +184,16 @@ class Rooms(RuleBasedStateMachine):
             assert self.load(old.id) is None
             return
         assert self.load(old.id) == new
+        # the gateway's signals: `_gone` for exactly the members who went, `_joined` per join
+        gone = {e.data["user"] for e in outcome.events if e.type == "_gone"}
+        assert gone == set(old.members) - set(new.members)
+        joined = {e.data["user"] for e in outcome.events if e.type == "member_joined"}
+        assert joined == set(new.members) - set(old.members)
+        if isinstance(cmd, JoinRoom):
+            assert outcome.events[-1].type == "_joined"
+            assert outcome.events[-1].data == {"user": actor.user, "conn": actor.conn}
+        counts = [e.data["count"] for e in outcome.events if e.type == "audience_changed"]
+        assert (counts[-1] if counts else old.audience_count) == new.audience_count
         # invariant 3 within a step: an occupied seat is never handed to someone else
         for before, after in zip(old.seats, new.seats, strict=False):
             if before.user is not None and after.user is not None:
