@@ -66,6 +66,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Time the process's main thread spent runnable but waiting for a CPU (schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/statm", encoding="ascii") as f:
         return int(f.read().split()[1]) * PAGE
@@ -300,6 +309,7 @@ async def run_bench(
         gc.disable()
         tally.counting = True
         server_cpu0 = cpu_seconds(pid)
+        server_wait0, client_wait0 = runqueue_wait_seconds(pid), runqueue_wait_seconds(os.getpid())
         client_cpu0 = time.process_time()
         wall0 = time.monotonic()
         deadline = wall0 + duration
@@ -313,6 +323,8 @@ async def run_bench(
         tally.counting = False
         wall = time.monotonic() - wall0
         server_cpu = cpu_seconds(pid) - server_cpu0
+        server_wait = runqueue_wait_seconds(pid) - server_wait0
+        client_wait = runqueue_wait_seconds(os.getpid()) - client_wait0
         client_cpu = time.process_time() - client_cpu0
     finally:
         tally.counting = False
@@ -337,6 +349,9 @@ async def run_bench(
         "server_cpu_s": round(server_cpu, 2),
         "server_cpu_share": round(server_cpu / wall, 2),
         "client_cpu_share": round(client_cpu / wall, 2),
+        # Runnable but not running: the share of the window each process waited for a CPU.
+        "server_cpu_wait_share": round(server_wait / wall, 2),
+        "client_cpu_wait_share": round(client_wait / wall, 2),
         "server_us_per_event": round(server_cpu * 1e6 / delivered, 2) if delivered else None,
         "p50_ms": round(percentile(ordered, 50) * 1000, 2),
         "p99_ms": round(percentile(ordered, 99) * 1000, 2),
@@ -386,7 +401,9 @@ def print_report(r: dict[str, Any], cpus: tuple[set[int] | None, set[int] | None
     print(f"  events delivered {r['events_delivered']} ({r['events_per_s']}/s): "
           + ", ".join(f"{k} {v}" for k, v in r["events_by_type"].items()))
     print(f"  server CPU {r['server_cpu_s']} s ({r['server_cpu_share']:.0%} of a core), "
-          f"clients {r['client_cpu_share']:.0%} of a core")
+          f"clients {r['client_cpu_share']:.0%} of a core; waiting for a CPU while runnable: "
+          f"server {r['server_cpu_wait_share']:.0%}, clients {r['client_cpu_wait_share']:.0%}"
+          " of the time")
     if us is not None:
         print(f"  server CPU per delivered event: {us} µs "
               f"(goal <= {GOAL_US_PER_EVENT:g}: {verdict(us <= GOAL_US_PER_EVENT)})")
