@@ -30,14 +30,12 @@ from typing import Any, Protocol
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from protocol.errors import ErrorCode, ProtocolError
 from rooms.machine import Event
 from rooms.model import Room
-from rooms.redis_store import RedisStore
+from rooms.redis_store import RedisStore, as_text, pack, subscribe_forever
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +93,6 @@ class _Unreachable(Exception):
         # False: nobody is subscribed to the owner's inbox, so it is dead (or restarting
         # without its media): the room may be taken at once, its lease notwithstanding.
         self.listening = listening
-
-
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Cluster:
@@ -227,7 +217,7 @@ class Cluster:
 
     async def owner_of(self, room_id: str) -> str | None:
         raw = await self.redis.get(self.store.keys.owner(room_id))
-        return None if raw is None else _text(raw)
+        return None if raw is None else as_text(raw)
 
     async def offer(self, room_id: str, user: str, sdp: str) -> str:
         """Answer `user`'s offer for `room_id` on the room's owner, claiming the room if free."""
@@ -306,7 +296,7 @@ class Cluster:
         try:
             request = {"k": "q", "id": request_id, "from": self.node_id, "room": room_id,
                        "user": user, "sdp": sdp}
-            if not await self.redis.publish(self.inbox(owner), _pack(request)):
+            if not await self.redis.publish(self.inbox(owner), pack(request)):
                 raise _Unreachable(owner, listening=False)
             try:
                 reply = await asyncio.wait_for(future, self.offer_timeout)
@@ -336,30 +326,14 @@ class Cluster:
         except Exception:
             log.exception("forwarded offer for room %s failed", room_id)
             reply.update(ok=False, code=ErrorCode.INTERNAL.value, message="media failed")
-        await self.redis.publish(self.inbox(str(request["from"])), _pack(reply))
+        await self.redis.publish(self.inbox(str(request["from"])), pack(reply))
 
     # -- loops --------------------------------------------------------------------------------
 
     async def _inbox_loop(self) -> None:
-        while self._running:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            lost = False
-            try:
-                await pubsub.subscribe(self.inbox(self.node_id))
-                self._subscribed.set()
-                while self._running:
-                    message = await pubsub.get_message(timeout=self.heartbeat)
-                    if message is not None and message.get("type") == "message":
-                        self._on_inbox(message["data"])
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("cluster inbox lost (%s); resubscribing", exc)
-                lost = True
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            if lost:
-                self._subscribed.set()
-                await asyncio.sleep(RETRY_DELAY)
+        await subscribe_forever(
+            self.redis, self.inbox(self.node_id), self._on_inbox,
+            running=lambda: self._running, subscribed=self._subscribed, poll=self.heartbeat)
 
     def _on_inbox(self, data: bytes) -> None:
         try:
@@ -384,7 +358,7 @@ class Cluster:
         """Renew the heartbeat; True when the registry had lost this node (taken for dead)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.heartbeat_key(self.node_id), str(time.time()), px=self.node_ttl_ms)
-        pipe.hset(self._nodes_key, self.node_id, _pack({"since": time.time(), **self.info}))
+        pipe.hset(self._nodes_key, self.node_id, pack({"since": time.time(), **self.info}))
         _, added = await pipe.execute()
         return bool(added)
 
@@ -424,7 +398,7 @@ class Cluster:
     async def _check_nodes(self) -> None:
         if time.monotonic() < self._judge_after:
             return
-        others = [_text(n) for n in await self.redis.hkeys(self._nodes_key)]
+        others = [as_text(n) for n in await self.redis.hkeys(self._nodes_key)]
         others = [n for n in others if n != self.node_id]
         if not others:
             return
@@ -440,19 +414,19 @@ class Cluster:
 
     async def _recover(self, dead: str) -> None:
         """Clear a dead node's leases (announcing them) and report its members disconnected."""
-        owned = [_text(r) for r in await self.redis.smembers(self.owned_key(dead))]
+        owned = [as_text(r) for r in await self.redis.smembers(self.owned_key(dead))]
         for room_id in owned:
             await self._cas(keys=[self.store.keys.owner(room_id)], args=[dead, "", 0])
             if dead == self.node_id:
                 self._owned.discard(room_id)
             await self._announce_takeover(room_id)
         await self.redis.delete(self.owned_key(dead))
-        entries = [_text(e) for e in await self.redis.smembers(self.presence_key(dead))]
+        entries = [as_text(e) for e in await self.redis.smembers(self.presence_key(dead))]
         await self.redis.delete(self.presence_key(dead))
         if not entries or self.on_presence_lost is None:
             return
         live = [
-            _text(n) for n in await self.redis.hkeys(self._nodes_key) if _text(n) != dead
+            as_text(n) for n in await self.redis.hkeys(self._nodes_key) if as_text(n) != dead
         ]
         for entry in entries:
             room_id, _, user = entry.partition("\t")

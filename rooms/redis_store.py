@@ -31,7 +31,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -137,7 +137,7 @@ return out
 """
 
 
-def _pack(value: Any) -> bytes:
+def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, default=_fallback)
 
 
@@ -163,7 +163,7 @@ def event_from_wire(row: Sequence[Any]) -> Event:
 
 
 def encode_cursor(score: float, room_id: str) -> str:
-    return base64.urlsafe_b64encode(_pack([score, room_id])).decode().rstrip("=")
+    return base64.urlsafe_b64encode(pack([score, room_id])).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
@@ -285,8 +285,8 @@ class RedisStore:
         write = old is None or new is None or new.version != old.version
         if new is not None:
             version = new.version
-            blob = _pack(new.to_dict())
-            summary = _pack(new.summary()) if write else b""
+            blob = pack(new.to_dict())
+            summary = pack(new.summary()) if write else b""
             deadline = new.next_deadline()
             created_at = repr(new.created_at)
         else:
@@ -295,7 +295,7 @@ class RedisStore:
             blob = summary = b""
             deadline = None
             created_at = "0"
-        header = _pack(
+        header = pack(
             {
                 "r": room_id,
                 "v": version,
@@ -322,7 +322,7 @@ class RedisStore:
             keys=[self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines],
             args=args,
         )
-        status = _text(result[0])
+        status = as_text(result[0])
         if status == "ok":
             if new is None:
                 self._known.pop(room_id, None)
@@ -332,8 +332,8 @@ class RedisStore:
         if status == "conflict":
             if len(result) > 2 and result[2]:
                 self._reread[room_id] = (time.monotonic(), bytes(result[2]))
-            raise Conflict(f"room {room_id} is at version {_text(result[1]) or 'none'}")
-        user, holder = _text(result[1]), _text(result[2])
+            raise Conflict(f"room {room_id} is at version {as_text(result[1]) or 'none'}")
+        user, holder = as_text(result[1]), as_text(result[2])
         raise RoomError(
             ErrorCode.ALREADY_SEATED, f"user {user!r} already holds a seat in room {holder}"
         )
@@ -353,7 +353,7 @@ class RedisStore:
                 keys=[self.keys.rooms], args=[repr(score), after, limit + 1]
             )
         more = len(raw_ids) > limit
-        ids = [_text(room_id) for room_id in raw_ids[:limit]]
+        ids = [as_text(room_id) for room_id in raw_ids[:limit]]
         if not ids:
             return [], None
         pipe = self.redis.pipeline(transaction=False)
@@ -370,7 +370,7 @@ class RedisStore:
 
     async def due_rooms(self, now: float) -> list[str]:
         ids = await self.redis.zrangebyscore(self.keys.deadlines, "-inf", repr(now))
-        return [_text(room_id) for room_id in ids]
+        return [as_text(room_id) for room_id in ids]
 
     async def start(self, sink: EventSink) -> None:
         """Subscribe to the event channel; other nodes' batches go to `sink` in order."""
@@ -400,7 +400,7 @@ class RedisStore:
         raw = await self.redis.hget(self.keys.room(room_id), "b")
         if not isinstance(raw, bytes):
             return  # the room is gone
-        header = _pack(
+        header = pack(
             {"r": room_id, "v": 0, "n": self.node_id, "e": [event_to_wire(e) for e in events]}
         )
         await self.redis.publish(self.keys.events, b"0:" + header + raw)
@@ -409,30 +409,9 @@ class RedisStore:
     # -- subscriber ---------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        first = True
-        while self._running:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            lost = False
-            try:
-                await pubsub.subscribe(self.keys.events)
-                if not first:
-                    # Whatever was published while we were away is lost: re-read what we track.
-                    await self._resync_all()
-                first = False
-                self._subscribed.set()
-                while self._running:
-                    message = await pubsub.get_message(timeout=POLL_INTERVAL)
-                    if message is not None and message.get("type") == "message":
-                        await self._handle(message["data"])
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("event subscription lost (%s); resubscribing", exc)
-                lost = True
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            if lost:
-                self._subscribed.set()  # never leave start() waiting on a dead Redis
-                await asyncio.sleep(RECONNECT_DELAY)
+        await subscribe_forever(
+            self.redis, self.keys.events, self._handle, running=lambda: self._running,
+            subscribed=self._subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
 
     async def _handle(self, data: bytes) -> None:
         try:
@@ -516,6 +495,49 @@ class RedisStore:
             await result
 
 
+async def subscribe_forever(
+    redis: aioredis.Redis,
+    channel: str,
+    handle: Callable[[bytes], Awaitable[None] | None],
+    *,
+    running: Callable[[], bool],
+    subscribed: asyncio.Event,
+    poll: float,
+    resubscribed: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Hand each message of `channel` to `handle` while `running()`; resubscribe when Redis
+    drops the connection (then `resubscribed()`: what was published meanwhile is lost).
+
+    `subscribed` is set once listening, and also when Redis cannot be reached, so that a
+    start never hangs on a dead Redis. Polls every `poll` seconds to notice `running()`.
+    """
+    first = True
+    while running():
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        lost = False
+        try:
+            await pubsub.subscribe(channel)
+            if not first and resubscribed is not None:
+                await resubscribed()
+            first = False
+            subscribed.set()
+            while running():
+                message = await pubsub.get_message(timeout=poll)
+                if message is not None and message.get("type") == "message":
+                    result = handle(message["data"])
+                    if inspect.isawaitable(result):
+                        await result
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("subscription to %s lost (%s); resubscribing", channel, exc)
+            lost = True
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+        if lost:
+            subscribed.set()
+            await asyncio.sleep(RECONNECT_DELAY)
+
+
 def _room(blob: Any) -> Room | None:
     return Room.from_dict(_unpack(blob)) if blob else None
 
@@ -526,7 +548,7 @@ def _events(rows: list[Any]) -> list[Event]:
     return [event_from_wire(row) for row in rows]
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode()
     return "" if value is None else str(value)
