@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.redis import flush_sync, require_redis
+from tests.support.redis import fresh_redis_url
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = require_redis()
-    flush_sync(url)
-    yield url
+def redis_url() -> str:
+    return fresh_redis_url()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,7 +18,7 @@ from rooms.machine import Actor, Event
 from rooms.model import Room
 from rooms.redis_store import RedisStore
 from rooms.service import RoomService
-from tests.support.redis import flush_sync, require_redis
+from tests.support.redis import fresh_redis_url
 from tests.support.rtc import ClientMedia, close_all, connect, tone_peer, wait_for
 
 # Short enough that a test sees a node die within seconds, long enough that a busy machine
@@ -27,10 +27,8 @@ TIMINGS = {"lease": 1.5, "node_ttl": 1.5, "heartbeat": 0.2, "offer_timeout": 10.
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = require_redis()
-    flush_sync(url)
-    yield url
+def redis_url() -> str:
+    return fresh_redis_url()
 
 
 class Node:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -28,16 +28,14 @@ from rooms.model import Room
 from rooms.redis_store import RedisStore
 from rooms.service import RoomService
 from rooms.store import Conflict
-from tests.support.redis import flush_sync, require_redis
+from tests.support.redis import fresh_redis_url
 
 Delivery = tuple[str, Room | None, list[Event]]
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = require_redis()
-    flush_sync(url)
-    yield url
+def redis_url() -> str:
+    return fresh_redis_url()
 
 
 class Node:

@@ -5,21 +5,18 @@ free loopback port the first time a test asks for Redis, and stopped when the se
 When neither can be had, a test needing Redis fails on CI (`CI=true`) and is skipped elsewhere,
 with the reason spelled out.
 
-Test modules use the `redis_url` fixture (import it from here): it hands out the URL of a
-freshly flushed database.
+A test's `redis_url` fixture returns `fresh_redis_url()`: the URL of a flushed database.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
@@ -160,18 +157,8 @@ async def flush(url: str) -> None:
         await client.aclose()
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A flushed Redis database for one test."""
+def fresh_redis_url() -> str:
+    """The session's Redis, flushed: what a test's `redis_url` fixture returns."""
     url = require_redis()
     flush_sync(url)
-    yield url
-
-
-@contextlib.asynccontextmanager
-async def client_for(url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+    return url
