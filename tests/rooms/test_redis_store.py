@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from protocol.errors import ErrorCode
 from protocol.schema import (
@@ -28,7 +29,7 @@ from rooms.model import Room
 from rooms.redis_store import RedisStore
 from rooms.service import RoomService
 from rooms.store import Conflict
-from tests.support.redis import fresh_redis_url
+from tests.support.redis import RedisServer, fresh_redis_url
 
 Delivery = tuple[str, Room | None, list[Event]]
 
@@ -387,3 +388,41 @@ async def test_a_node_skips_the_batches_of_rooms_it_does_not_serve(nodes: list[N
     # Skipped batches never leave a stale room behind: loads read what Redis holds.
     room = await a.store.load(ignored)
     assert room is not None and set(room.members) == {"host", "p", "q"}
+
+
+async def test_after_redis_restarts_empty_nodes_resubscribe_and_report_rooms_gone() -> None:
+    first = RedisServer()
+    first.start()
+    second: RedisServer | None = None
+    a = Node(first.url, "node-a")
+    b = Node(first.url, "node-b")
+    try:
+        for node in (a, b):
+            await node.service.start()
+        room_id = await chatroom(a)
+        await b.service.execute(who("p"), JoinRoom(room_id))
+        await a.wait_for(lambda: any(e.type == "member_joined" for _, _, es in a.received
+                                     for e in es))
+
+        first.stop()  # no persistence: everything is gone
+        with pytest.raises(RedisConnectionError):
+            await a.service.execute(who("p"), Chat(room_id, "into the void"))
+        second = RedisServer()
+        second.start(port=first.port)
+
+        # Both nodes resubscribe and find the room gone: members hear it closed.
+        for node in (a, b):
+            await node.wait_for(lambda n=node: any(
+                room is None and any(e.type == "room_closed" for e in es)
+                for _, room, es in n.received), 15.0)
+        # And the cluster works again.
+        fresh = await chatroom(b)
+        await a.service.execute(who("p"), JoinRoom(fresh))
+        await b.wait_for(lambda: any(rid == fresh and e.type == "member_joined"
+                                     for rid, _, es in b.received for e in es))
+    finally:
+        for node in (a, b):
+            await node.service.close()
+        first.stop()
+        if second is not None:
+            second.stop()

@@ -51,11 +51,12 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, port: int | None = None) -> None:
+        """Start on `port` (a restart: one try), else on a free port."""
         # The free port may be taken by someone else between probe and bind: retry a few times.
         last_error = ""
-        for _ in range(5):
-            self.port = free_port()
+        for _ in range(1 if port else 5):
+            self.port = port or free_port()
             self._proc = subprocess.Popen(
                 [
                     self._binary, "--port", str(self.port), "--bind", "127.0.0.1",
