@@ -78,6 +78,10 @@ class FileSource:
     def duration(self) -> float:
         return len(self._pcm) / SAMPLE_RATE
 
+    def read_all(self) -> np.ndarray:
+        """The whole file's samples (a copy)."""
+        return self._pcm.copy()
+
     def read(self) -> np.ndarray:
         out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         filled = 0

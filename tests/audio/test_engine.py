@@ -112,6 +112,10 @@ async def test_everyone_hears_the_others_and_never_themselves(engine: MediaEngin
         assert stats.talkers_last_tick == 3
         assert stats.encodes_last_tick == stats.talkers_last_tick + 1
         assert stats.packets_sent > 0 and stats.tick_errors == 0
+        # aiortc's own receive path saw nothing: no decoded frame waits in a track's queue.
+        for member in engine.rooms[ROOM].peers.values():
+            track = member.peer.transceiver.receiver.track
+            assert track is None or track._queue.qsize() == 0
         # Levels went to the gateway: every talker was reported speaking.
         spoken = {u for _, lv in engine.levels_seen for u, v in lv.items() if v > 0}  # type: ignore[attr-defined]
         assert spoken == set(tones)

@@ -54,8 +54,8 @@ async def test_cli_publishes_a_file_records_and_reoffers_when_seated(tmp_path: P
         await read_until(guest, "take: ok", gout)
         assert await asyncio.wait_for(guest.wait(), 20) == 0, "".join(gout)
         assert await asyncio.wait_for(host.wait(), 20) == 0, "".join(out)
-    guest_pcm = FileSource(guest_wav)._pcm
-    host_pcm = FileSource(host_wav)._pcm
+    guest_pcm = FileSource(guest_wav).read_all()
+    host_pcm = FileSource(host_wav).read_all()
     assert len(guest_pcm) > 48_000 * 2
     # The guest heard the host's file all along.
     assert tone_levels(guest_pcm[-48_000:], [660.0])[660.0] > -30
