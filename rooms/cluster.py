@@ -44,6 +44,7 @@ NODE_TTL = 3.0  # seconds a node counts as alive after its last heartbeat
 HEARTBEAT = 1.0  # seconds between heartbeats (and checks of the other nodes)
 OFFER_TIMEOUT = 10.0  # seconds to wait for the owner's answer (ICE gathering included)
 OFFER_ATTEMPTS = 3
+RESOLVE_ATTEMPTS = 10  # reads of a room's owner while claims race
 RETRY_DELAY = 0.2
 # redis-py can swallow a cancellation that lands mid-command; loops also watch a flag, and
 # close() waits this long at most for them.
@@ -236,7 +237,7 @@ class Cluster:
 
     async def _resolve_owner(self, room_id: str) -> str:
         key = self.store.keys.owner(room_id)
-        while True:
+        for _ in range(RESOLVE_ATTEMPTS):
             owner = await self.owner_of(room_id)
             if owner is None:
                 if self.engine is None:
@@ -255,6 +256,7 @@ class Cluster:
                     return self.node_id
                 continue  # it came back, or another node took the room: read who
             return owner
+        raise ProtocolError(ErrorCode.INTERNAL, "the room's media owner keeps changing")
 
     async def _alive(self, node_id: str) -> bool:
         return bool(await self.redis.exists(self.heartbeat_key(node_id)))
