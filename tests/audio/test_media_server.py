@@ -18,6 +18,7 @@ from tests.support.rtc import (
     levels_db,
     lossy,
     tone_peer,
+    wait_for,
     wait_recorded,
 )
 from tests.support.server import RunningServer, WireClient, running_server
@@ -163,6 +164,35 @@ async def test_lossy_and_vanishing_speakers_do_not_stall_the_room(server: Runnin
         # The clock never waited: the listener got a packet for (nearly) every tick.
         assert peers["lis"].recorder.frames - frames0 >= 0.8 * (s.stats.ticks - ticks0)
         assert s.stats.tick_errors == 0
+    finally:
+        await close_all(peers.values())
+        await close_clients(list(clients.values()))
+
+
+async def test_leaving_kicking_and_closing_release_the_media(server: RunningServer) -> None:
+    rid, clients = await chatroom(server, seated=["a"], audience=["lis", "bad"])
+    peers = {"host": tone_peer(300.0), "a": tone_peer(500.0), "lis": tone_peer(None),
+             "bad": tone_peer(None)}
+    try:
+        for user, peer in peers.items():
+            await offer(clients[user], rid, peer)
+        media = server.media.rooms[rid]
+        assert set(media.peers) == {"host", "a", "lis", "bad"}
+        await clients["lis"].call("leave_room", room=rid)
+        await clients["host"].call("kick_member", room=rid, user="bad")
+        await clients["a"].call("leave_seat", room=rid)  # still a member: still connected
+        await wait_for(lambda: set(media.peers) == {"host", "a"}, 5.0)
+        s = session(server, rid)
+        assert "a" not in s.heard and "host" in s.heard
+        # A non-member's offer is refused by the protocol.
+        stranger = await server.client("stranger")
+        peers["stranger"] = outsider = tone_peer(None)
+        reply = await stranger.request("webrtc_offer", room=rid, sdp=await outsider.offer())
+        assert reply["type"] == "error" and reply["code"] == "not_in_room"
+        await stranger.close()
+        await clients["host"].call("close_room", room=rid)
+        await wait_for(lambda: rid not in server.media.rooms, 5.0)
+        assert not s.running
     finally:
         await close_all(peers.values())
         await close_clients(list(clients.values()))
