@@ -277,6 +277,14 @@ class IdleTrack(MediaStreamTrack):
 _RTP_HEADER = struct.Struct("!BBHII")
 
 
+def _unkeyed(data: bytes) -> bytes:
+    raise ValueError("no SRTP session yet")
+
+
+def _unkeyed_sendto(data: bytes, addr: Any) -> None:
+    raise OSError("no ICE pair yet")
+
+
 def _protector(session: Any) -> Callable[[bytes], bytes]:
     """SRTP protect for one session, without pylibsrtp's per-call allocation and checks
     (~1 µs of ~3 a packet) when its internals are as expected; its public protect() if not."""
@@ -315,21 +323,26 @@ class DirectSender:
     """
 
     __slots__ = (
-        "_dtls", "_protect", "_pt", "_sender", "_seq", "_srtp", "_ssrc", "_ts0", "dropped",
-        "live", "sent", "track",
+        "_addr", "_dtls", "_nominated", "_pair", "_protect", "_pt", "_sender", "_sendto",
+        "_seq", "_srtp", "_ssrc", "_ts0", "dropped", "live", "sent", "track",
     )
 
     def __init__(self, transceiver: RTCRtpTransceiver, track: IdleTrack) -> None:
         sender = transceiver.sender
         self._sender = sender
         self._dtls = sender.transport
+        # aioice's nominated pairs by component: the same dict for the connection's life.
+        self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
         self._ssrc = sender._ssrc
         self._pt = transceiver._codecs[0].payloadType
         self._seq = random.randrange(1 << 16)
         self._ts0 = random.randrange(1 << 32)
         self.track = track
         self._srtp: Any = None  # the DTLS transport's SRTP session, once keyed
-        self._protect: Callable[[bytes], bytes] | None = None
+        self._protect: Callable[[bytes], bytes] = _unkeyed
+        self._pair: Any = None  # the selected ICE pair, and what sending on it needs:
+        self._sendto: Callable[[bytes, Any], None] = _unkeyed_sendto
+        self._addr: Any = None
         self.live = True
         self.sent = 0
         self.dropped = 0
@@ -341,25 +354,31 @@ class DirectSender:
         """Send one packet. ``extension``: a ready RTP header-extension block (RFC 8285,
         e.g. from ``audio_level_extension``), or none."""
         dtls = self._dtls
-        if dtls._state is not DtlsState.CONNECTED or not self.live:
+        pair = self._nominated.get(1)
+        if dtls._state is not DtlsState.CONNECTED or pair is None or not self.live:
             self.dropped += 1
             return
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
-            self.dropped += 1
-            return
-        timestamp = (self._ts0 + pts) & 0xFFFFFFFF
-        packet = _RTP_HEADER.pack(
-            0x90 if extension else 0x80, self._pt, self._seq, timestamp, self._ssrc
-        )
-        self._seq = (self._seq + 1) & 0xFFFF
-        if dtls._tx_srtp is not self._srtp:
+        if pair is not self._pair or dtls._tx_srtp is not self._srtp:
+            # First packet, or ICE picked another pair, or DTLS re-keyed: look things up.
+            self._pair = pair
+            self._addr = pair.remote_addr
+            self._sendto = pair.protocol.transport.sendto
             self._srtp = dtls._tx_srtp
             self._protect = _protector(self._srtp)
-        assert self._protect is not None
+        timestamp = (self._ts0 + pts) & 0xFFFFFFFF
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
         try:
-            data = self._protect(packet + extension + payload)
-            pair.protocol.transport.sendto(data, pair.remote_addr)
+            self._sendto(
+                self._protect(
+                    _RTP_HEADER.pack(
+                        0x90 if extension else 0x80, self._pt, seq, timestamp, self._ssrc
+                    )
+                    + extension
+                    + payload
+                ),
+                self._addr,
+            )
         except (AttributeError, OSError, ValueError):
             # Closed under our feet (the peer is going away): not the room's problem.
             self.dropped += 1
