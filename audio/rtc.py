@@ -112,6 +112,8 @@ def fast_receive(transceiver: RTCRtpTransceiver, sink: PayloadSink) -> int:
     receiver = transceiver.receiver
     dtls = receiver.transport
     connection = dtls.transport._connection
+    # aiortc's receiver reports (RTCP RR: loss, jitter) still count these packets.
+    stats: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
     opus_pt = transceiver._codecs[0].payloadType if transceiver._codecs else None
     level_id = audio_level_extension_id(transceiver)
     hooked = 0
@@ -134,12 +136,33 @@ def fast_receive(transceiver: RTCRtpTransceiver, sink: PayloadSink) -> int:
                     except Exception:  # pylibsrtp.Error: forged, replayed or corrupt
                         return
                     _deliver_rtp(packet, opus_pt, level_id, sink)
+                    _count(stats, packet)
                 return
             original(data, addr)
 
         protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
         hooked += 1
     return hooked
+
+
+class _RtpHeader:
+    """The two fields aiortc's StreamStatistics reads of a packet."""
+
+    __slots__ = ("sequence_number", "timestamp")
+
+    def __init__(self, sequence_number: int, timestamp: int) -> None:
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+
+
+def _count(stats: dict[int, StreamStatistics], packet: bytes) -> None:
+    seq, timestamp, ssrc = struct.unpack_from("!HII", packet, 2)
+    stream = stats.get(ssrc)
+    if stream is None:
+        if len(stats) >= 4:  # one audio stream per connection; never grow on junk SSRCs
+            return
+        stream = stats[ssrc] = StreamStatistics(SAMPLE_RATE)
+    stream.add(_RtpHeader(seq, timestamp))  # type: ignore[arg-type]
 
 
 def _deliver_rtp(

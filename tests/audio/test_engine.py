@@ -231,6 +231,11 @@ async def test_lossy_speaker_does_not_stall_or_delay_the_room(engine: MediaEngin
         # Loss does not add delay: the lossy speaker's buffer holds about what the clean
         # one's does (both see the same scheduling noise of this shared machine).
         assert median(lossy_depth) <= median(clean_depth) + 2, (lossy_depth, clean_depth)
+        # The server's RTCP receiver reports (kept by the fast inbound path) tell the lossy
+        # speaker what it lost.
+        report = await peers["bad"].transceiver.sender.getStats()
+        remote = [r for r in report.values() if r.type == "remote-inbound-rtp"]
+        assert remote and remote[0].packetsLost > 0, list(report.values())
     finally:
         await close_all(peers.values())
 
