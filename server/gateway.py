@@ -12,6 +12,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib import metadata
 from typing import Any, Protocol
@@ -82,6 +83,16 @@ class Media(Protocol):
     def close(self) -> Any: ...
 
 
+@dataclass(eq=False)
+class _Joining:
+    """A join_room in flight: the batches of its room that arrive before the joiner is
+    subscribed, kept to be sent to it after the reply."""
+
+    conn: Connection
+    room_id: str
+    batches: list[tuple[Sequence[Event], Room | None]] = field(default_factory=list)
+
+
 class Gateway:
     def __init__(
         self,
@@ -108,6 +119,8 @@ class Gateway:
         self.server: Server | None = None
         self.stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Room id -> the joins in flight to it (see _room_command).
+        self._joining: dict[str, list[_Joining]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -292,21 +305,34 @@ class Gateway:
 
     async def _room_command(self, conn: Connection, rid: int, command: Command,
                             binary: bool) -> None:
-        outcome = await self.service.execute(_actor(conn), command)
-        reply = dict(getattr(outcome, "reply", None) or {})
-        self._reply(conn, messages.ok(rid, **reply), binary)
+        # With several nodes, another node's batch for the room can arrive between the join's
+        # commit and the subscription: it is kept from before the join runs, and sent to the
+        # joiner after the reply (nothing lost, nothing before the reply).
+        joining = self._start_join(conn, command)
         try:
-            await self._after_reply(conn, command, outcome)
-        except Exception:
-            # The request was answered (exactly one reply); what failed is ours to log.
-            log.exception("fan-out after %s from %s failed", type(command).__name__, conn.id)
+            outcome = await self.service.execute(_actor(conn), command)
+            reply = dict(getattr(outcome, "reply", None) or {})
+            self._reply(conn, messages.ok(rid, **reply), binary)
+            try:
+                await self._after_reply(conn, command, outcome, joining)
+            except Exception:
+                # The request was answered (exactly one reply); what failed is ours to log.
+                log.exception("fan-out after %s from %s failed", type(command).__name__,
+                              conn.id)
+        finally:
+            self._end_join(joining)
 
-    async def _after_reply(self, conn: Connection, command: Command, outcome: Any) -> None:
+    async def _after_reply(self, conn: Connection, command: Command, outcome: Any,
+                           joining: _Joining | None = None) -> None:
         room = getattr(outcome, "room", None)
         room_id = room.id if room is not None else getattr(command, "room", None)
+        # From here to the replay nothing awaits: no batch can slip between the two.
+        self._end_join(joining)
         if isinstance(command, CreateRoom | JoinRoom) and room is not None:
             self.fanout.subscribe(room.id, conn, room.version)
         self._deliver_outcome(outcome, room_id)
+        if joining is not None and room is not None:
+            self._replay(joining, room.version)
         if isinstance(command, LeaveRoom) and room_id is not None:
             self.fanout.unsubscribe_user(room_id, conn.user or "")
         if self.cluster is not None and room_id is not None and conn.user is not None:
@@ -314,6 +340,66 @@ class Gateway:
                 await self.cluster.joined(room_id, conn.user)
             elif isinstance(command, LeaveRoom):
                 await self.cluster.left(room_id, conn.user)
+
+    def _start_join(self, conn: Connection, command: Command) -> _Joining | None:
+        """Start keeping the room's batches for a connection about to join it (None: it is
+        subscribed already, a re-read, and receives them as they come)."""
+        if not isinstance(command, JoinRoom) or command.room in conn.rooms:
+            return None
+        joining = _Joining(conn, command.room)
+        self._joining.setdefault(command.room, []).append(joining)
+        return joining
+
+    def _end_join(self, joining: _Joining | None) -> None:
+        if joining is None:
+            return
+        waiting = self._joining.get(joining.room_id)
+        if waiting is not None and joining in waiting:
+            waiting.remove(joining)
+            if not waiting:
+                del self._joining[joining.room_id]
+
+    def _replay(self, joining: _Joining, joined_version: int) -> None:
+        """Send the joiner the batches that came while it joined, as the fan-out would have.
+
+        A batch of an older room version than the join's came before it: the reply's state
+        holds its effect already, so it is left out. Everything else in a batch was done when
+        it arrived (other members served, media told); only the joiner's part is left.
+        """
+        conn, room_id = joining.conn, joining.room_id
+        user = conn.user
+        audience: Mapping[str, Any] | None = None
+        for events, room in joining.batches:
+            if room is not None and room.version < joined_version:
+                continue
+            for event in events:
+                if room_id not in conn.rooms or conn.closing:
+                    return  # replaced, gone or closed by an earlier event of the replay
+                data = event.data
+                if event.type == "_joined":
+                    if data.get("user") == user and isinstance(data.get("conn"), str):
+                        self.fanout.replace_others(
+                            room_id, user or "", keep=data["conn"],
+                            version=room.version if room is not None else None)
+                    continue
+                if event.type == "_gone":
+                    if data.get("user") == user:
+                        self.fanout.unsubscribe_user(room_id, user or "")
+                    continue
+                if event.internal or (event.to is not None and user not in event.to):
+                    continue
+                if event.type == "audience_changed":
+                    audience = event.wire(room_id)  # only the latest count matters
+                    continue
+                wire = event.wire(room_id)
+                if event.type == "room_state" and room is not None and user is not None:
+                    wire["state"] = room.state_for(user)
+                self._send_event(conn, wire)
+                if event.type == "room_closed":
+                    self.fanout.unsubscribe_user(room_id, user or "")
+        if audience is not None and room_id in conn.rooms:
+            # Through the fan-out's once-a-second limit, like every audience_changed.
+            self.fanout._audience(conn, room_id, audience)
 
     async def _offer(self, conn: Connection, rid: int, command: WebrtcOffer,
                      binary: bool) -> None:
@@ -365,6 +451,11 @@ class Gateway:
         self.metrics.errors[exc.code.value] += 1
         send_all((conn,), codec.encode(message, binary))
 
+    def _send_event(self, conn: Connection, wire: Mapping[str, Any]) -> None:
+        delivered, slow = send_all((conn,), codec.encode(dict(wire), conn.events_binary))
+        self.metrics.events_delivered += delivered
+        self.metrics.slow_clients_closed += slow
+
     def _deliver_outcome(self, outcome: Any, room_id: str | None) -> None:
         if outcome is None:
             return
@@ -381,6 +472,9 @@ class Gateway:
 
         Events from elsewhere (the sweeper, other nodes) come here too, like a request's.
         """
+        for joining in self._joining.get(room_id, ()):
+            if events:
+                joining.batches.append((events, room))
         try:
             closed = self.fanout.deliver(room_id, events, room) if events else False
         except Exception:
