@@ -50,8 +50,8 @@ LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter
 OUTPUT_BITRATE = 64_000
 
 # "direct": DirectSender per listener (RTP header + SRTP + sendto in the tick);
-# "track": a PacketTrack per listener, packetized by aiortc's RTCRtpSender (slower, all public
-# sender code; kept for comparison in bench/fanout.py).
+# "track": a PacketTrack per listener, packetized by aiortc's own RTCRtpSender (3x the CPU
+# per listener, no private sender internals; kept for comparison in bench/fanout.py).
 SendMode = Literal["direct", "track"]
 DEFAULT_SEND_MODE: SendMode = "direct"
 
@@ -175,11 +175,17 @@ class RoomSession:
         self.outputs: dict[str, Output] = {}
         self.mixer = Mixer()
         self.detector = SpeakingDetector()
+        # The non-zero levels last reported through on_levels (for late joiners).
+        self._speaking: dict[str, float] = {}
         self.talkers = TalkerTracker()
         self._full_encoder = OpusEncoder(bitrate=OUTPUT_BITRATE)
         self._encoders: dict[str, OpusEncoder] = {}
         self._tick_no = 0
         self._task: asyncio.Task[None] | None = None
+
+    def speaking_levels(self) -> dict[str, float]:
+        """Who is speaking now, at the level last reported (the `speaking` event's values)."""
+        return dict(self._speaking)
 
     # --- wiring (called by the engine) -----------------------------------------------------
 
@@ -341,6 +347,11 @@ class RoomSession:
                 frames[user] = pcm
         result = self.mixer.mix(frames, minus_keys=())
         changes = self.detector.update(result.levels)
+        for user, level in changes.items():
+            if level > 0.0:
+                self._speaking[user] = level
+            else:
+                self._speaking.pop(user, None)
         if changes and self.on_levels is not None:
             try:
                 self.on_levels(self.room_id, changes)
