@@ -202,6 +202,11 @@ class MediaEngine:
         media = self.rooms.get(room_id)
         return media.session if media is not None else None
 
+    def speaking_levels(self, room_id: str) -> dict[str, float]:
+        """The room's users speaking now and their last reported levels ({} without media)."""
+        session = self.session(room_id)
+        return session.speaking_levels() if session is not None else {}
+
     def stats(self) -> dict[str, float]:
         """Node-wide figures for /metrics."""
         out: dict[str, float] = {
