@@ -333,6 +333,8 @@ class Gateway:
         self._deliver_outcome(outcome, room_id)
         if joining is not None and room is not None:
             self._replay(joining, room.version)
+        if isinstance(command, JoinRoom) and room is not None:
+            self._send_speaking(conn, room.id)
         if isinstance(command, LeaveRoom) and room_id is not None:
             self.fanout.unsubscribe_user(room_id, conn.user or "")
         if self.cluster is not None and room_id is not None and conn.user is not None:
@@ -450,6 +452,19 @@ class Gateway:
             message["field"] = exc.field
         self.metrics.errors[exc.code.value] += 1
         send_all((conn,), codec.encode(message, binary))
+
+    def _send_speaking(self, conn: Connection, room_id: str) -> None:
+        """`speaking` reports changes only: a joiner is told who is speaking already."""
+        levels = getattr(self.media, "speaking_levels", None)
+        if levels is None or room_id not in conn.rooms:
+            return
+        try:
+            current = levels(room_id)
+        except Exception:
+            log.exception("media speaking_levels failed")
+            return
+        if current:
+            self._send_event(conn, {"type": "speaking", "room": room_id, "levels": current})
 
     def _send_event(self, conn: Connection, wire: Mapping[str, Any]) -> None:
         delivered, slow = send_all((conn,), codec.encode(dict(wire), conn.events_binary))
