@@ -8,7 +8,8 @@
 Each subcommand is one `Command` entry in `COMMANDS`: a function adding its
 flags and an async function running it, so a new flag (say, media options for
 `host` and `join`) is one `add_argument` in the right place. Output is one line
-per event, flushed, so other programs can read it.
+per event, flushed, so other programs can read it; when they stop reading
+(`python -m client rooms | head -1`) the CLI ends quietly with status 1.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ class RoomSession:
         self.speaker = False  # host or seated: media sends (with --tone/--publish)
         self.host = False
         self.media: Any = None
+        self.stdout_closed = False
         # Subscribe now, not when the pump starts: requests made before it (request_mic,
         # the media offer) may cause events at once, e.g. an auto-accepting host's mic_accepted.
         self.events = client.events()
@@ -196,7 +198,13 @@ class RoomSession:
         async for event in self.events:
             if event.get("room") not in (None, self.room):
                 continue
-            say(format_event(event))
+            try:
+                say(format_event(event))
+            except BrokenPipeError:
+                # Nobody reads the events any more: end the session, and main() quietly.
+                self.stdout_closed = True
+                self.stop.set()
+                return
             await self.on_event(event)
             if self.media is not None:
                 self.spawn(self.media.on_event(event))
@@ -281,6 +289,8 @@ class RoomSession:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
+        if self.stdout_closed:
+            raise BrokenPipeError("stdout was closed")
 
 
 def _seat_commands(session: RoomSession) -> None:
@@ -540,3 +550,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output is gone (`... | head -1`). Python's own idiom
+        # (docs: signal, "Note on SIGPIPE"): point stdout at devnull, so the flush at exit does
+        # not fail a second time, and exit 1 without a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
