@@ -28,15 +28,19 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import inspect
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import hiredis
 import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from protocol.errors import ErrorCode
@@ -60,6 +64,8 @@ TOUCHED_SERVES = 10.0
 # Seconds the room handed back by a lost race stands in for a load (the retry comes at once).
 REREAD_FRESH = 0.1
 STOP_TIMEOUT = 5.0
+# The hot commands' connection: tries (with these pauses) when Redis cannot be reached.
+PIPE_RETRIES = (0.05, 0.2, 0.5)
 
 
 # KEYS: room hash, seated hash, rooms zset, deadlines zset.
@@ -136,6 +142,8 @@ end
 return out
 """
 
+_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_COMMIT_LUA, _LOAD_LUA)}
+
 
 def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, default=_fallback)
@@ -175,6 +183,164 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise RoomError(
             ErrorCode.BAD_REQUEST, "cursor: not a cursor from list_rooms", field="cursor"
         ) from exc
+
+
+class Pipeline(asyncio.Protocol):
+    """One connection to Redis for the store's hot commands (the load and commit scripts).
+
+    redis-py costs ~150 µs of Python per command (pool, retry wrapper, timeouts, parser) and
+    a system call each; here the commands every coroutine issues in one turn of the event loop
+    go out in one write, and the replies, which Redis sends in order, resolve them in order
+    (hiredis parses). Unreachable Redis: retried as redis-py does; a connection lost with
+    commands in flight fails them with redis-py's `ConnectionError`.
+    """
+
+    def __init__(self, host: str, port: int, *, db: int = 0, username: str | None = None,
+                 password: str | None = None) -> None:
+        self.host, self.port, self.db = host, port, db
+        self.username, self.password = username, password
+        self._transport: asyncio.Transport | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._pending: deque[asyncio.Future[Any]] = deque()
+        self._out: list[bytes] = []
+        self._flush_due = False
+        self._reader = hiredis.Reader()
+        self._closed = False
+
+    @classmethod
+    def for_client(cls, client: aioredis.Redis) -> Pipeline | None:
+        """A pipeline to the server the redis-py client talks to; None for what it does not
+        cover (unix sockets, TLS): the store then sends through redis-py."""
+        pool = client.connection_pool
+        kwargs = pool.connection_kwargs
+        if pool.connection_class is not aioredis.Connection or "host" not in kwargs:
+            return None
+        return cls(str(kwargs["host"]), int(kwargs.get("port", 6379)),
+                   db=int(kwargs.get("db") or 0), username=kwargs.get("username"),
+                   password=kwargs.get("password"))
+
+    async def execute(self, *args: Any) -> Any:
+        for pause in (*PIPE_RETRIES, None):
+            try:
+                if self._transport is None:
+                    await self._connect()
+                return await self._send(args)
+            except (RedisConnectionError, OSError) as exc:
+                if pause is None or self._closed:
+                    if isinstance(exc, RedisConnectionError):
+                        raise
+                    raise RedisConnectionError(f"Redis at {self.host}:{self.port}: {exc}") \
+                        from exc
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
+
+    async def script(self, sha: str, source: str, keys: Sequence[str],
+                     args: Sequence[Any]) -> Any:
+        try:
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Redis restarted (or flushed its scripts): EVAL runs it and caches it again.
+            return await self.execute("EVAL", source, len(keys), *keys, *args)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    async def _connect(self) -> None:
+        if self._closed:
+            raise RedisConnectionError("the store is closed")
+        if self._connecting is not None:
+            await asyncio.shield(self._connecting)
+            return
+        loop = asyncio.get_running_loop()
+        self._connecting = loop.create_future()
+        try:
+            await loop.create_connection(lambda: self, self.host, self.port)
+            hello: list[asyncio.Future[Any]] = []
+            if self.password is not None:
+                auth = ("AUTH", self.password) if self.username is None else (
+                    "AUTH", self.username, self.password)
+                hello.append(self._send(auth))
+            if self.db:
+                hello.append(self._send(("SELECT", self.db)))
+            for reply in hello:
+                await reply
+            self._connecting.set_result(None)
+        except BaseException as exc:
+            if self._transport is not None:
+                self._transport.close()
+            self._connecting.set_exception(exc)
+            self._connecting.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            self._connecting = None
+
+    def _send(self, args: Sequence[Any]) -> asyncio.Future[Any]:
+        if self._transport is None:
+            raise RedisConnectionError(f"not connected to Redis at {self.host}:{self.port}")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(future)
+        self._out.append(_resp(args))
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        if self._transport is not None and self._out:
+            self._transport.write(b"".join(self._out))
+        self._out.clear()
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._reader = hiredis.Reader()
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            if not self._pending:
+                continue  # nothing waits for it (cannot happen: Redis answers in order)
+            future = self._pending.popleft()
+            if future.done():
+                continue  # its caller was cancelled
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(ResponseError(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._out.clear()
+        pending, self._pending = self._pending, deque()
+        for future in pending:
+            if not future.done():
+                future.set_exception(
+                    RedisConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
+
+
+def _resp(args: Sequence[Any]) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int | float):
+            data = repr(arg).encode()
+        else:
+            data = str(arg).encode()
+        parts.append(b"$%d\r\n" % len(data))
+        parts.append(data)
+        parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 class Keys:
@@ -218,6 +384,7 @@ class RedisStore:
         self._commit_script = self.redis.register_script(_COMMIT_LUA)
         self._page_script = self.redis.register_script(_PAGE_LUA)
         self._load_script = self.redis.register_script(_LOAD_LUA)
+        self._pipe = Pipeline.for_client(self.redis)
         self._sink: EventSink | None = None
         self._listener: asyncio.Task[None] | None = None
         self._running = False
@@ -247,9 +414,8 @@ class RedisStore:
             room = _room(reread[1])
         else:
             known = self._known.get(room_id)
-            reply = await self._load_script(
-                keys=[self.keys.room(room_id)], args=["" if known is None else known.version]
-            )
+            reply = await self._script(
+                _LOAD_LUA, [self.keys.room(room_id)], ["" if known is None else known.version])
             if not reply:
                 self._known.pop(room_id, None)
                 return None
@@ -261,6 +427,27 @@ class RedisStore:
             return None
         self._remember(room)
         return room.copy()
+
+    async def load_cached(self, room_id: str) -> tuple[Room | None, bool]:
+        """The room for a command, and whether it was checked against Redis.
+
+        A room this node keeps current through the channel comes without a round trip and
+        unchecked (False): it is not a copy, the caller must not change it (`rooms.machine`
+        works on its own copy), and the commit's version check rejects it if it was behind.
+        Otherwise as `load` (True).
+        """
+        if room_id not in self._reread:
+            known = self._known.get(room_id)
+            if known is not None:
+                self._touched[room_id] = time.monotonic()
+                return known, False
+        return await self.load(room_id), True
+
+    async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        if self._pipe is not None:
+            return await self._pipe.script(_SHA[source], source, keys, args)
+        script = self._commit_script if source is _COMMIT_LUA else self._load_script
+        return await script(keys=keys, args=args)
 
     def _remember(self, room: Room, *, touch: bool = True) -> None:
         if touch:
@@ -318,10 +505,10 @@ class RedisStore:
             *after,
             *released,
         ]
-        result = await self._commit_script(
-            keys=[self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines],
-            args=args,
-        )
+        result = await self._script(
+            _COMMIT_LUA,
+            [self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines],
+            args)
         status = as_text(result[0])
         if status == "ok":
             if new is None:
@@ -387,6 +574,8 @@ class RedisStore:
             await asyncio.wait([self._listener], timeout=STOP_TIMEOUT)
             self._listener = None
         self._sink = None
+        if self._pipe is not None:
+            self._pipe.close()
         await self.redis.aclose()
 
     # -- extras for the cluster ---------------------------------------------------------------

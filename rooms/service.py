@@ -130,12 +130,29 @@ class RoomService:
 
     async def _run(self, room_id: str, actor: Actor, cmd: object,
                    now: float | None = None) -> Outcome:
+        # A store with `load_cached` (RedisStore) may hand out its own copy of the room without
+        # asking the store whether it is current: the commit's version check catches a stale
+        # copy (Conflict -> reload). A refusal must come from the stored state, though: a
+        # command refused on a cached copy runs again on a checked load.
+        load_cached = getattr(self.store, "load_cached", None)
         async with self._room_lock(room_id):
             for _ in range(MAX_ATTEMPTS):
-                room = await self.store.load(room_id)
+                checked = True
+                if load_cached is not None:
+                    room, checked = await load_cached(room_id)
+                else:
+                    room = await self.store.load(room_id)
                 if room is None:
                     raise RoomError(ErrorCode.NO_SUCH_ROOM, f"no room {room_id!r}")
-                outcome = apply(room, actor, cmd, self.clock() if now is None else now)
+                try:
+                    outcome = apply(room, actor, cmd, self.clock() if now is None else now)
+                except RoomError:
+                    if checked:
+                        raise
+                    room = await self.store.load(room_id)
+                    if room is None:
+                        raise RoomError(ErrorCode.NO_SUCH_ROOM, f"no room {room_id!r}") from None
+                    outcome = apply(room, actor, cmd, self.clock() if now is None else now)
                 try:
                     await self.store.commit(room, outcome.room, outcome.events)
                 except Conflict:
