@@ -42,8 +42,14 @@ DEFAULT_HOST_GRACE = 60.0
 MAX_ATTEMPTS = 50
 
 
+ROOM_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+ROOM_ID_LENGTH = 10
+
+
 def new_room_id() -> str:
-    return secrets.token_urlsafe(6)
+    # Letters and digits only (no look-alikes): an id that starts with "-" would read as an
+    # option on a command line, and people read ids aloud. 56**10 ~ 3e17 ids.
+    return "".join(secrets.choice(ROOM_ID_ALPHABET) for _ in range(ROOM_ID_LENGTH))
 
 
 class _RoomLock:
