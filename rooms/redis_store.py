@@ -249,6 +249,51 @@ class Pipeline(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    async def subscribe_forever(
+        self,
+        channel: str,
+        handle: Callable[[bytes], Awaitable[None] | None],
+        *,
+        running: Callable[[], bool],
+        subscribed: asyncio.Event,
+        poll: float,
+        resubscribed: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """As the module's `subscribe_forever`, on a connection of its own to this server."""
+        loop = asyncio.get_running_loop()
+        first = True
+        while running():
+            feed = _Subscription(channel)
+            transport: asyncio.BaseTransport | None = None
+            try:
+                transport, _ = await loop.create_connection(
+                    lambda feed=feed: feed, self.host, self.port)  # type: ignore[misc]
+                hello: list[Any] = []
+                if self.password is not None:
+                    hello.append(("AUTH", self.password) if self.username is None
+                                 else ("AUTH", self.username, self.password))
+                hello.append(("SUBSCRIBE", channel))
+                feed.start(b"".join(_resp(command) for command in hello))
+                await feed.wait(poll * 10)
+                if not first and resubscribed is not None:
+                    await resubscribed()
+                first = False
+                subscribed.set()
+                while running():
+                    for data in feed.take():
+                        result = handle(data)
+                        if inspect.isawaitable(result):
+                            await result
+                    await feed.wait(poll)
+            except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+                log.warning("subscription to %s lost (%s); resubscribing", channel, exc)
+                subscribed.set()
+                if running():
+                    await asyncio.sleep(RECONNECT_DELAY)
+            finally:
+                if transport is not None:
+                    transport.close()
+
     async def _connect(self) -> None:
         if self._closed:
             raise RedisConnectionError("the store is closed")
@@ -323,6 +368,71 @@ class Pipeline(asyncio.Protocol):
             if not future.done():
                 future.set_exception(
                     RedisConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
+
+
+class _Subscription(asyncio.Protocol):
+    """A connection subscribed to one channel: messages queue up until `take()`."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel.encode()
+        self._transport: asyncio.Transport | None = None
+        self._reader = hiredis.Reader()
+        self._messages: list[bytes] = []
+        self._wake: asyncio.Future[None] | None = None
+        self._confirmed = False
+        self._lost: Exception | None = None
+
+    def start(self, commands: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(commands)
+
+    async def wait(self, timeout: float) -> None:
+        """Until there is a message or the subscription is confirmed (first call); raises
+        when the connection is lost, `TimeoutError` if not yet confirmed in time."""
+        if self._lost is not None:
+            raise self._lost
+        if self._messages:
+            return
+        self._wake = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait([self._wake], timeout=timeout)
+        finally:
+            self._wake = None
+        if self._lost is not None:
+            raise self._lost
+        if not self._confirmed:
+            raise TimeoutError("Redis did not confirm the subscription")
+
+    def take(self) -> list[bytes]:
+        messages, self._messages = self._messages, []
+        return messages
+
+    def _wakeup(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            if isinstance(reply, hiredis.ReplyError):
+                self._lost = RedisConnectionError(f"Redis refused the subscription: {reply}")
+                assert self._transport is not None
+                self._transport.close()
+            elif isinstance(reply, list) and len(reply) == 3 and reply[1] == self.channel:
+                if reply[0] == b"message":
+                    self._messages.append(reply[2])
+                elif reply[0] == b"subscribe":
+                    self._confirmed = True
+        self._wakeup()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost is None:
+            self._lost = RedisConnectionError(f"subscription connection lost ({exc or 'closed'})")
+        self._wakeup()
 
 
 def _resp(args: Sequence[Any]) -> bytes:
@@ -598,6 +708,13 @@ class RedisStore:
     # -- subscriber ---------------------------------------------------------------------------
 
     async def _listen(self) -> None:
+        if self._pipe is not None:
+            # redis-py's PubSub costs ~100 us of Python per message (a timeout, the retry
+            # wrapper, push-message parsing): a plain subscribed connection instead.
+            await self._pipe.subscribe_forever(
+                self.keys.events, self._handle, running=lambda: self._running,
+                subscribed=self._subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
+            return
         await subscribe_forever(
             self.redis, self.keys.events, self._handle, running=lambda: self._running,
             subscribed=self._subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
