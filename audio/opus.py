@@ -35,13 +35,19 @@ OPUS_SET_PACKET_LOSS_PERC_REQUEST: Final = 4014
 OPUS_GET_PACKET_LOSS_PERC_REQUEST: Final = 4015
 OPUS_SET_DTX_REQUEST: Final = 4016
 OPUS_GET_DTX_REQUEST: Final = 4017
+OPUS_SET_SIGNAL_REQUEST: Final = 4024
+OPUS_GET_SIGNAL_REQUEST: Final = 4025
 OPUS_RESET_STATE: Final = 4028
+OPUS_AUTO: Final = -1000
+OPUS_SIGNAL_VOICE: Final = 3001
+OPUS_SIGNAL_MUSIC: Final = 3002
 
 APPLICATIONS: Final = {
     "voip": OPUS_APPLICATION_VOIP,
     "audio": OPUS_APPLICATION_AUDIO,
     "lowdelay": OPUS_APPLICATION_RESTRICTED_LOWDELAY,
 }
+SIGNALS: Final = {"auto": OPUS_AUTO, "voice": OPUS_SIGNAL_VOICE, "music": OPUS_SIGNAL_MUSIC}
 MAX_PACKET_BYTES: Final = 1275  # the largest Opus frame (RFC 6716 §3.4)
 MAX_FRAME_SAMPLES: Final = SAMPLE_RATE * 120 // 1000  # longest packet: 120 ms
 # With DTX on, a packet of this many bytes or fewer carries no audio and need not be sent.
@@ -142,7 +148,9 @@ class OpusEncoder:
 
     `encode(pcm)` takes FRAME_SAMPLES samples (mono: shape (960,); stereo: (960, 2) or
     interleaved (1920,)) and returns one packet. With `dtx=True` a packet of DTX_MAX_BYTES
-    bytes or fewer means "silence, nothing to send".
+    bytes or fewer means "silence, nothing to send". `signal="music"` with `fec=False` keeps
+    libopus in CELT-only mode at 64 kb/s (a third of a hybrid SILK + CELT encode's CPU);
+    in-band FEC exists only in SILK, so `fec=True` keeps hybrid mode.
     """
 
     def __init__(
@@ -155,9 +163,12 @@ class OpusEncoder:
         fec: bool = True,
         packet_loss_perc: int = 10,
         dtx: bool = False,
+        signal: str = "auto",
     ) -> None:
         if application not in APPLICATIONS:
             raise ValueError(f"application must be one of {sorted(APPLICATIONS)}")
+        if signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {sorted(SIGNALS)}")
         lib = _lib()
         self._lib = lib
         self._st: int | None = None
@@ -176,6 +187,7 @@ class OpusEncoder:
         self._ctl(OPUS_SET_INBAND_FEC_REQUEST, int(fec))
         self._ctl(OPUS_SET_PACKET_LOSS_PERC_REQUEST, packet_loss_perc)
         self._ctl(OPUS_SET_DTX_REQUEST, int(dtx))
+        self._ctl(OPUS_SET_SIGNAL_REQUEST, SIGNALS[signal])
 
     def _ctl(self, request: int, value: int) -> None:
         rc = self._lib.opus_encoder_ctl(

@@ -48,6 +48,21 @@ LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter
 # only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
 # for a few per cent more encode time.
 OUTPUT_BITRATE = 64_000
+# CELT-only (signal "music", no in-band FEC) at complexity 7: about half the CPU of the
+# hybrid SILK + CELT encode libopus picks for voip at 64 kb/s (complexity 5, FEC), with less
+# coding noise between two tones (40 dB against 36; complexity 5-6 CELT: 32 dB). Encodes are
+# most of a room's tick (docs/benchmarks.md). The price: no in-band FEC (a SILK-layer
+# feature) in what listeners receive; their decoders conceal a lost packet instead.
+OUTPUT_SIGNAL = "music"
+OUTPUT_FEC = False
+OUTPUT_COMPLEXITY = 7
+
+
+def output_encoder() -> OpusEncoder:
+    """An encoder for one of the room's outbound streams (full mix or a mix-minus)."""
+    return OpusEncoder(
+        bitrate=OUTPUT_BITRATE, complexity=OUTPUT_COMPLEXITY, fec=OUTPUT_FEC, signal=OUTPUT_SIGNAL
+    )
 
 # "direct": DirectSender per listener (RTP header + SRTP + sendto in the tick);
 # "track": a PacketTrack per listener, packetized by aiortc's own RTCRtpSender (3x the CPU
@@ -178,7 +193,7 @@ class RoomSession:
         # The non-zero levels last reported through on_levels (for late joiners).
         self._speaking: dict[str, float] = {}
         self.talkers = TalkerTracker()
-        self._full_encoder = OpusEncoder(bitrate=OUTPUT_BITRATE)
+        self._full_encoder = output_encoder()
         self._encoders: dict[str, OpusEncoder] = {}
         self._tick_no = 0
         self._task: asyncio.Task[None] | None = None
@@ -392,7 +407,7 @@ class RoomSession:
     def _encoder(self, user: str) -> OpusEncoder:
         encoder = self._encoders.get(user)
         if encoder is None:
-            encoder = self._encoders[user] = OpusEncoder(bitrate=OUTPUT_BITRATE)
+            encoder = self._encoders[user] = output_encoder()
         return encoder
 
     def _encode_per_listener(

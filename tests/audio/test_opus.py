@@ -16,6 +16,8 @@ from audio.opus import (
     OPUS_GET_DTX_REQUEST,
     OPUS_GET_INBAND_FEC_REQUEST,
     OPUS_GET_PACKET_LOSS_PERC_REQUEST,
+    OPUS_GET_SIGNAL_REQUEST,
+    OPUS_SIGNAL_MUSIC,
     OpusDecoder,
     OpusEncoder,
     OpusError,
@@ -59,14 +61,17 @@ def test_settings_reach_the_encoder() -> None:
         assert enc.get(OPUS_GET_DTX_REQUEST) == 1
         enc.set_bitrate(48000)
         assert enc.get(OPUS_GET_BITRATE_REQUEST) == 48000
-    with OpusEncoder(fec=False, dtx=False) as enc:
+    with OpusEncoder(fec=False, dtx=False, signal="music") as enc:
         assert enc.get(OPUS_GET_INBAND_FEC_REQUEST) == 0
         assert enc.get(OPUS_GET_DTX_REQUEST) == 0
+        assert enc.get(OPUS_GET_SIGNAL_REQUEST) == OPUS_SIGNAL_MUSIC
 
 
 def test_bad_settings_raise() -> None:
     with pytest.raises(ValueError):
         OpusEncoder(application="karaoke")
+    with pytest.raises(ValueError):
+        OpusEncoder(signal="noise")
     with pytest.raises(OpusError):
         OpusEncoder(complexity=11)
     with pytest.raises(OpusError):
@@ -96,6 +101,23 @@ def test_tone_round_trip() -> None:
         for d in range(0, 600)
     )
     assert best > 10
+
+
+def test_room_output_encoder_is_celt_and_keeps_two_tones_apart() -> None:
+    from audio.session import output_encoder
+
+    signal = tone(440, 0.25, 100 * N) + tone(1000, 0.25, 100 * N)
+    enc, dec = output_encoder(), OpusDecoder()
+    packets = [enc.encode(f) for f in frames_of(signal)]
+    # TOC configurations 16..31 are CELT-only (RFC 6716 §3.1): no SILK layer to run.
+    assert all(p[0] >> 3 >= 16 for p in packets)
+    out = np.concatenate([dec.decode(p) for p in packets])[20 * N : 90 * N]
+    spectrum = np.abs(np.fft.rfft(out.astype(np.float64) * np.hanning(len(out)))) ** 2
+    freqs = np.fft.rfftfreq(len(out), 1 / SAMPLE_RATE)
+    tones = (np.abs(freqs - 440) <= 60) | (np.abs(freqs - 1000) <= 60)
+    for freq in (440, 1000):
+        near = spectrum[np.abs(freqs - freq) <= 60].sum()
+        assert 10 * np.log10(near / spectrum[~tones].sum()) > 35  # hybrid with FEC: 36
 
 
 def test_plc_continues_the_tone() -> None:
