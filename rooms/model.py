@@ -265,7 +265,9 @@ class Room:
             "seat_count": self.seat_count,
             "seat_mode": self.seat_mode.value,
             "auto_chatroom_at": self.auto_chatroom_at,
-            "seats": self.seats_wire(),
+            # Rows, not maps: every other node decodes this blob on every change of the room.
+            "seats": [[seat.index, seat.user, seat.name, seat.muted, seat.self_muted,
+                       seat.locked, seat.away] for seat in self.seats],
             "members": [
                 [user, name, role.value, away_until]
                 for user, name, role, away_until in self.members.values()
@@ -291,7 +293,7 @@ class Room:
             seat_count=int(data["seat_count"]),
             seat_mode=SeatMode(data["seat_mode"]),
             auto_chatroom_at=int(data["auto_chatroom_at"]),
-            seats=[Seat.from_dict(seat) for seat in data["seats"]],
+            seats=[_seat(row) for row in data["seats"]],
             members=members,
             admins={str(user) for user in data["admins"]},
             banned={str(user) for user in data["banned"]},
@@ -319,6 +321,14 @@ if tuple(f.name for f in fields(Room)) != _ROOM_FIELDS or tuple(
 
 
 _ROLES = {role.value: role for role in Role}
+
+
+def _seat(row: Any) -> Seat:
+    # A row of `to_dict`; a map (the wire form) is what rooms stored before rows came in.
+    if isinstance(row, Mapping):
+        return Seat.from_dict(row)
+    index, user, name, muted, self_muted, locked, away = row
+    return Seat(int(index), user, name, bool(muted), bool(self_muted), bool(locked), bool(away))
 
 
 def _members(rows: Iterable[Any]) -> dict[str, Member]:
