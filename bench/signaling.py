@@ -23,24 +23,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
+import itertools
 import json
 import os
 import random
 import re
 import resource
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from client.connection import ClientError, Event, VoiceClient
+from protocol import codec
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pure-Python websockets
+    from websockets.utils import apply_mask
 from client.load import percentile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +166,161 @@ def server_process(cpus: set[int] | None, extra: list[str]) -> Any:
 # ---- the clients -------------------------------------------------------------------------------
 
 
+class LeanClient(asyncio.Protocol):
+    """A bench client on a bare asyncio connection: the websocket handshake and frames by hand,
+    msgpack only. `client.VoiceClient` spends ~55 µs of Python per event it receives (the
+    websockets asyncio layer, queues, history); 2,000 of them receiving ~11,000 events a
+    second fill a core, and their queueing then shows up as server latency. This one spends a
+    few µs, so the clients' process stays well below its core and the figures are the server's.
+    Speaks PROTOCOL.md as any outside client would (masked frames, pongs to pings).
+    """
+
+    def __init__(self, user: str, on_event: Callable[[Event], None],
+                 on_reply: Callable[[str, float, str | None], None]) -> None:
+        self.user = user
+        self.on_event = on_event
+        self.on_reply = on_reply
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[str, float, asyncio.Future[Event]]] = {}
+
+    @classmethod
+    async def connect(cls, url: str, user: str, name: str,
+                      on_event: Callable[[Event], None],
+                      on_reply: Callable[[str, float, str | None], None]) -> LeanClient:
+        parsed = urlsplit(url)
+        client = cls(user, on_event, on_reply)
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: client, parsed.hostname or "localhost",
+                                     parsed.port or 80)
+        assert client._transport is not None
+        key = base64.b64encode(os.urandom(16)).decode()
+        client._transport.write(
+            f"GET {parsed.path or '/'} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        await asyncio.wait_for(client._upgraded, 30)
+        await client.request("hello", user=user, name=name)
+        return client
+
+    # requests, as VoiceClient names them
+    async def request(self, kind: str, **params: Any) -> Event:
+        rid = next(self._ids)
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = (kind, time.perf_counter(), future)
+        frame = codec.encode({"id": rid, "type": kind, **params}, True)
+        assert isinstance(frame, bytes)  # binary: msgpack
+        self._send(frame)
+        reply = await asyncio.wait_for(future, 30)
+        if reply.get("type") == "error":
+            raise ClientError(str(reply.get("code")), str(reply.get("message")), reply)
+        return reply
+
+    async def create_room(self, title: str, **params: Any) -> Event:
+        return await self.request("create_room", title=title, **params)
+
+    async def open_chatroom(self, room: str) -> Event:
+        return await self.request("open_chatroom", room=room)
+
+    async def join_room(self, room: str) -> Event:
+        return await self.request("join_room", room=room)
+
+    async def chat(self, room: str, text: str) -> Event:
+        return await self.request("chat", room=room, text=text)
+
+    async def take_seat(self, room: str, seat: int) -> Event:
+        return await self.request("take_seat", room=room, seat=seat)
+
+    async def leave_seat(self, room: str) -> Event:
+        return await self.request("leave_seat", room=room)
+
+    async def list_rooms(self, limit: int) -> Event:
+        return await self.request("list_rooms", limit=limit)
+
+    async def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._send(b"\x03\xe8", opcode=0x8)
+            self._transport.close()
+
+    def _send(self, payload: bytes, opcode: int = 0x2) -> None:
+        assert self._transport is not None
+        mask = os.urandom(4)
+        n = len(payload)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        self._transport.write(head + mask + apply_mask(payload, mask))
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        if not self._upgraded.done():
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self._upgraded.set_exception(ClientError("connect_failed", bytes(buffer[:80])
+                                                         .decode(errors="replace")))
+                return
+            del buffer[:end + 4]
+            self._upgraded.set_result(None)
+        pos, size = 0, len(buffer)
+        while size - pos >= 2:
+            first, second = buffer[pos], buffer[pos + 1] & 0x7F  # server frames: unmasked
+            start = pos + 2
+            if second == 126:
+                if size - start < 2:
+                    break
+                second = int.from_bytes(buffer[start:start + 2], "big")
+                start += 2
+            elif second == 127:
+                if size - start < 8:
+                    break
+                second = int.from_bytes(buffer[start:start + 8], "big")
+                start += 8
+            if size - start < second:
+                break
+            payload = bytes(buffer[start:start + second])
+            pos = start + second
+            opcode = first & 0x0F
+            if opcode in (0x1, 0x2):
+                self._message(codec.decode(payload))
+            elif opcode == 0x9:
+                self._send(payload, opcode=0xA)
+        del buffer[:pos]
+
+    def _message(self, message: Event) -> None:
+        rid = message.get("id")
+        if isinstance(rid, int) and message.get("type") in ("ok", "error"):
+            pending = self._pending.pop(rid, None)
+            if pending is not None:
+                kind, started, future = pending
+                code = str(message.get("code")) if message.get("type") == "error" else None
+                self.on_reply(kind, time.perf_counter() - started, code)
+                if not future.done():
+                    future.set_result(message)
+            return
+        self.on_event(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for _, _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(ClientError("connection_lost", str(exc)))
+        self._pending.clear()
+        if not self._upgraded.done():
+            self._upgraded.set_exception(ClientError("connect_failed", str(exc)))
+
+
 @dataclass
 class Tally:
     events: Counter[str] = field(default_factory=Counter)
@@ -182,8 +348,8 @@ class Tally:
 @dataclass
 class Room:
     id: str
-    host: VoiceClient
-    members: list[VoiceClient]
+    host: Any  # LeanClient or VoiceClient: the same request methods
+    members: list[Any]
     seats: dict[int, str | None]
 
     def on_host_event(self, event: Event) -> None:
@@ -230,7 +396,7 @@ async def drive_room(
         await asyncio.wait(inflight, timeout=10)
 
 
-async def probe(client: VoiceClient, deadline: float, tally: Tally) -> None:
+async def probe(client: Any, deadline: float, tally: Tally) -> None:
     """`list_rooms` ten times a second from one client, timed apart from the room traffic:
     if its latency stays low while room requests lag, the lag is per room, not the loop."""
     while time.monotonic() < deadline:
@@ -261,21 +427,28 @@ class Target:
 
 
 async def run_bench(
-    server: Target, *, clients: int, rooms: int, duration: float, ops: float, seed: int
+    server: Target, *, clients: int, rooms: int, duration: float, ops: float, seed: int,
+    voice_client: bool = False,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     tally = Tally()
     pid = server.pid
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    opened: list[VoiceClient] = []
+    opened: list[Any] = []
 
-    async def connect(index: int) -> VoiceClient:
+    async def connect(index: int) -> Any:
+        client: Any
         async with gate:
-            client = await VoiceClient.connect(
-                server.url, user=f"bench-{index}", name=f"Bench {index}", history=0,
-                on_event=tally.on_event, on_reply=tally.on_reply, reconnect=False,
-                request_timeout=30.0,
-            )
+            if voice_client:
+                client = await VoiceClient.connect(
+                    server.url, user=f"bench-{index}", name=f"Bench {index}", history=0,
+                    on_event=tally.on_event, on_reply=tally.on_reply, reconnect=False,
+                    request_timeout=30.0,
+                )
+            else:
+                client = await LeanClient.connect(
+                    server.url, f"bench-{index}", f"Bench {index}", tally.on_event,
+                    tally.on_reply)
         opened.append(client)
         return client
 
@@ -301,7 +474,7 @@ async def run_bench(
         for i, client in enumerate(audience):
             room_list[i % rooms].members.append(client)
 
-        async def join(client: VoiceClient, room: Room) -> None:
+        async def join(client: Any, room: Room) -> None:
             async with gate:
                 await client.join_room(room.id)
 
@@ -455,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="use a server already running at URL instead of starting one "
                              "(with --pid, for its CPU time and memory)")
     parser.add_argument("--pid", type=int, help="process id of the --attach server")
+    parser.add_argument("--voice-client", action="store_true",
+                        help="drive with client.VoiceClient (~10x the clients' CPU per event) "
+                             "instead of the bench's lean client")
     parser.add_argument("server_flags", nargs="*",
                         help="extra run_server.py flags (after --), e.g. -- --redis URL")
     args = parser.parse_args(argv)
@@ -475,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         attached = Target(args.attach, args.pid)
         report = asyncio.run(run_bench(
             attached, clients=args.clients, rooms=args.rooms, duration=args.duration,
-            ops=args.ops, seed=args.seed,
+            ops=args.ops, seed=args.seed, voice_client=args.voice_client,
         ))
     else:
         with server_process(cpus[0], args.server_flags) as server:
@@ -492,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
             report = asyncio.run(run_bench(
                 Target(server.url, server.proc.pid), clients=args.clients, rooms=args.rooms,
                 duration=args.duration, ops=args.ops, seed=args.seed,
+                voice_client=args.voice_client,
             ))
     if args.json:
         print(json.dumps(report, indent=2))
