@@ -36,6 +36,7 @@ SUMMED_STATS = (
     "ticks", "late_ticks", "overruns", "skipped_ticks", "tick_errors", "encodes",
     "packets_sent", "tick_seconds_total", "decoded", "fec",
     "concealed", "silent_skipped", "bad_packets", "rtp_in", "rtp_dropped_unheard",
+    "send_cpu_seconds", "encode_cpu_seconds",
 )
 
 

@@ -37,6 +37,7 @@ async def run(step: int, max_rooms: int, seconds: float, target: float, talkers:
             ticks = window.get("ticks")  # room-ticks run in the window, all rooms together
             expected = rooms * 50 * window.seconds
             per_tick = window.cpu / max(1.0, ticks)
+            sent = max(1.0, window.get("packets_sent"))
             rows.append((rooms, window.cpu_share, per_tick, ticks / expected,
                          window.get("encodes") / max(1.0, ticks)))
             print(f"rooms={rooms} server_cpu={window.cpu_share * 100:.1f}% "
@@ -49,7 +50,11 @@ async def run(step: int, max_rooms: int, seconds: float, target: float, talkers:
                   f"encodes/room-tick={window.get('encodes') / max(1.0, ticks):.2f} "
                   f"decoded={window.get('decoded'):.0f} "
                   f"silent_skipped={window.get('silent_skipped'):.0f} "
-                  f"packets_sent={window.get('packets_sent'):.0f}", flush=True)
+                  f"packets_sent={window.get('packets_sent'):.0f} "
+                  f"encode_us/room-tick="
+                  f"{window.get('encode_cpu_seconds') / max(1.0, ticks) * 1e6:.0f} "
+                  f"send_us/packet={window.get('send_cpu_seconds') * 1e6 / sent:.1f}",
+                  flush=True)
             if window.cpu_share >= target:
                 break
     # Server CPU per room: what one room's tick costs, all included (receiving, decoding,

@@ -74,3 +74,38 @@ async def test_packet_track_is_bounded_and_drops_the_oldest() -> None:
     track.push(99, make_packet(b"late", 0))  # ignored once stopped
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def test_staged_packets_go_out_back_to_back_and_a_refused_one_is_counted() -> None:
+    import socket
+
+    from audio.rtc import send_staged
+
+    class Counted:  # stands in for DirectSender's bookkeeping of a refused packet
+        def __init__(self) -> None:
+            self.unsent: list[int] = []
+
+        def _unsent(self, size: int) -> None:
+            self.unsent.append(size)
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(2)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.close()
+    a, b = Counted(), Counted()
+    addr = receiver.getsockname()
+    data = bytearray(b"\x80protected")
+    try:
+        send_staged([
+            (a, sender.sendto, memoryview(data)[:5], addr, 3),  # type: ignore[list-item]
+            (b, closed.sendto, b"lost", addr, 4),  # type: ignore[list-item]
+            (a, sender.sendto, b"second", addr, 6),  # type: ignore[list-item]
+        ])
+        assert receiver.recv(100) == b"\x80prot"
+        assert receiver.recv(100) == b"second"
+        assert a.unsent == [] and b.unsent == [4]
+    finally:
+        receiver.close()
+        sender.close()
