@@ -52,6 +52,11 @@ LATE_SECONDS = 0.005
 # send this level with every packet; packets without it are always decoded.
 SILENT_DBOV = 80
 LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter buffer
+# A room where nobody made a sound (every speaker silent, muted or gone) for this many ticks
+# sends everyone the encoder's last packet of silence again instead of encoding silence
+# anew: the tail of the last sound has left the encoder's overlap by then, and an idle room
+# (most rooms, most of the time) costs its fan-out only.
+SILENT_TAIL_TICKS = 3
 
 # The room's outbound streams: at 32 kb/s Opus, a mix of two tones already has coding noise
 # only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
@@ -208,6 +213,10 @@ class RoomSession:
         self._full_encoder = output_encoder()
         self._encoders: dict[str, OpusEncoder] = {}
         self._tick_no = 0
+        # Ticks in a row whose mix was silence (no frame from anyone), and the packet the
+        # encoder made of the last of them: see SILENT_TAIL_TICKS.
+        self._silent_run = 0
+        self._silent_payload = b""
         self._task: asyncio.Task[None] | None = None
 
     def speaking_levels(self) -> dict[str, float]:
@@ -397,8 +406,17 @@ class RoomSession:
             encodes = self._encode_per_listener(tick_no, pts, ntp, result.full, talkers)
         else:
             cpu = time.thread_time()
-            shared = Outgoing(tick_no, self._full_encoder.encode(result.full), pts, ntp)
             encodes = 1
+            if frames:
+                self._silent_run = 0
+                payload = self._full_encoder.encode(result.full)
+            elif self._silent_run >= SILENT_TAIL_TICKS:
+                payload = self._silent_payload  # nobody has made a sound for a while
+                encodes = 0
+            else:
+                self._silent_run += 1
+                payload = self._silent_payload = self._full_encoder.encode(result.full)
+            shared = Outgoing(tick_no, payload, pts, ntp)
             own: dict[str, Outgoing] = {}
             if talkers:
                 for user, pcm in self.mixer.minus_for(talkers).items():
