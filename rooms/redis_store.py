@@ -222,8 +222,8 @@ class Pipeline(asyncio.Protocol):
     async def execute(self, *args: Any) -> Any:
         for pause in (*PIPE_RETRIES, None):
             try:
-                if self._transport is None:
-                    await self._connect()
+                if self._transport is None or self._connecting is not None:
+                    await self._connect()  # (or wait for AUTH / SELECT to go first)
                 return await self._send(args)
             except (RedisConnectionError, OSError) as exc:
                 if pause is None or self._closed:
