@@ -33,11 +33,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-
+from bench.signaling import LeanClient
+from client.connection import ClientError
 from client.load import percentile
-from protocol import codec
 
 NODES = 3
 GOAL_OPS = 2000.0
@@ -54,49 +52,39 @@ class Refused(Exception):
 
 
 class Client:
-    """A lean protocol client: replies by id; events only looked at for the probe."""
+    """A lean protocol client (bench.signaling's `LeanClient`: a bare asyncio websocket,
+    msgpack): replies by id; events only looked at for the probe. Cheap per event, so the
+    bench process, which shares the machine with the nodes, takes little of it."""
 
-    def __init__(self, ws: ClientConnection, user: str) -> None:
-        self.ws = ws
+    def __init__(self, user: str) -> None:
         self.user = user
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.probe_arrivals: dict[str, float] = {}
-        self._reader = asyncio.create_task(self._read())
+        self._lean: LeanClient | None = None
 
     @classmethod
     async def open(cls, url: str, user: str) -> Client:
-        ws = await connect(url, max_size=None, compression=None, open_timeout=30)
-        client = cls(ws, user)
-        await client.call("hello", user=user)
+        client = cls(user)
+        client._lean = await LeanClient.connect(url, user, user, client._on_event, _no_reply)
         return client
 
-    async def _read(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for frame in self.ws:
-                message = codec.decode(frame)
-                rid = message.get("id")
-                if isinstance(rid, int):
-                    future = self._pending.pop(rid, None)
-                    if future is not None and not future.done():
-                        future.set_result(message)
-                elif message.get("type") == "chat_message":
-                    self.probe_arrivals[str(message.get("text"))] = time.perf_counter()
+    def _on_event(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "chat_message":
+            self.probe_arrivals[str(message.get("text"))] = time.perf_counter()
 
     async def call(self, kind: str, **params: Any) -> dict[str, Any]:
-        rid = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = future
-        await self.ws.send(codec.encode({"id": rid, "type": kind, **params}, True))
-        reply = await asyncio.wait_for(future, 30)
-        if reply.get("type") != "ok":
-            raise Refused(str(reply.get("code")))
-        return reply
+        assert self._lean is not None
+        try:
+            return await self._lean.request(kind, **params)
+        except ClientError as exc:
+            raise Refused(exc.code) from None
 
     async def close(self) -> None:
-        await self.ws.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._reader, 5)
+        if self._lean is not None:
+            await self._lean.close()
+
+
+def _no_reply(kind: str, seconds: float, code: str | None) -> None:
+    pass
 
 
 @dataclass
