@@ -1,0 +1,26 @@
+"""`python -m bench` knows every bench module and refuses unknown names."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.__main__ import BENCHES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_listed_bench_is_a_module_with_a_main() -> None:
+    bench_files = {p.stem for p in (REPO_ROOT / "bench").glob("*.py")}
+    for name in BENCHES:
+        assert name in bench_files
+        assert callable(importlib.import_module(f"bench.{name}").main)
+
+
+def test_an_unknown_bench_is_refused_with_the_known_names() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench", "nope"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown bench: nope" in result.stderr and "signaling" in result.stderr
