@@ -67,6 +67,8 @@ class RoomMedia:
     session: RoomSession
     members: set[str]
     peers: dict[str, MemberPeer] = field(default_factory=dict)
+    # Offers being answered: their peer is not in `peers` yet, but the session must live on.
+    answering: int = 0
 
 
 class MediaEngine:
@@ -109,6 +111,15 @@ class MediaEngine:
         if user not in room.members:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not a member of this room")
         media = self._room(room)
+        media.answering += 1
+        try:
+            return await self._answer(media, room, user, sdp)
+        finally:
+            media.answering -= 1
+            if media.answering == 0 and not media.peers and self.rooms.get(room.id) is media:
+                self._maybe_stop(room.id)
+
+    async def _answer(self, media: RoomMedia, room: RoomLike, user: str, sdp: str) -> str:
         media.members = set(room.members)
         media.session.set_heard(room.speakers())
         session = media.session
@@ -130,13 +141,11 @@ class MediaEngine:
                 on_state=lambda pc: self._state_changed(room.id, holder, pc),
             )
         except ValueError as exc:
-            self._maybe_stop(room.id)
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"sdp: {exc}", field="sdp") from exc
         current = self.rooms.get(room.id)
         if current is not media or user not in media.members or self._closed:
             # Left, was dropped or the room closed while we answered.
             await peer.close()
-            self._maybe_stop(room.id)
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not a member of this room")
         member = MemberPeer(
             user,
@@ -262,7 +271,8 @@ class MediaEngine:
 
     def _maybe_stop(self, room_id: str) -> asyncio.Task[None] | None:
         media = self.rooms.get(room_id)
-        if media is None or media.peers:
+        if media is None or media.peers or media.answering:
+            # (an offer being answered stops it when done if it left no peer)
             return None
         del self.rooms[room_id]
         task = asyncio.ensure_future(media.session.stop())

@@ -291,6 +291,28 @@ async def test_session_lives_while_peers_do(engine: MediaEngine) -> None:
         await close_all([host, lis])
 
 
+async def test_a_room_change_while_the_first_offer_is_answered_keeps_its_media(
+        engine: MediaEngine) -> None:
+    # The room's first offer: its media exists but has no peer until the answer is ready. A
+    # change of the room meanwhile (a member joins, another drops) must not stop that media.
+    room = build_room("host", audience=["lis"])
+    joined = step(room, "late", JoinRoom(ROOM))
+
+    async def offer_during_a_change(sdp: str) -> str:
+        answering = asyncio.ensure_future(engine.offer(room, "host", sdp))
+        await asyncio.sleep(0)  # the offer now waits inside the answer (ICE gathering)
+        assert ROOM in engine.rooms and not engine.rooms[ROOM].peers
+        await engine.room_changed(joined)
+        return await answering
+
+    host = await connect(tone_peer(300.0), offer_during_a_change)
+    try:
+        assert "host" in engine.rooms[ROOM].peers
+        assert session(engine).running
+    finally:
+        await close_all([host])
+
+
 async def test_bad_offer_is_a_protocol_error(engine: MediaEngine) -> None:
     room = build_room("host")
     with pytest.raises(ProtocolError) as err:
