@@ -232,9 +232,15 @@ class RoomService:
 
     async def run_sweeper(self, interval: float = 1.0) -> None:
         """Sweep forever (run it as a task; cancel it to stop)."""
+        task = asyncio.current_task()
         while True:
             try:
                 await self.sweep()
             except Exception:  # the sweeper must outlive a bad room or a store hiccup
                 log.exception("sweep failed")
+            if task is not None and task.cancelling():
+                # Cancelled, but a callee swallowed it: redis-py writes through
+                # asyncio.wait_for, which on Python 3.11 drops a cancellation that lands as the
+                # write completes. Stop as asked (App.stop waits for this task).
+                raise asyncio.CancelledError
             await asyncio.sleep(interval)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import Counter
 from types import SimpleNamespace
@@ -291,6 +292,37 @@ async def test_plain_function_sink_and_sweeper_task() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert got == ["member_left", "audience_changed", "_gone"]
+
+
+class SwallowingStore(MemoryStore):
+    """`due_rooms` loses a cancellation, as redis-py's write through `asyncio.wait_for` does on
+    Python 3.11 when the cancel lands as the write completes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweeping = asyncio.Event()
+
+    async def due_rooms(self, now: float) -> list[str]:
+        if not self.sweeping.is_set():  # the first sweep only
+            self.sweeping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+        return await super().due_rooms(now)
+
+
+async def test_a_cancelled_sweeper_stops_even_if_the_store_swallowed_the_cancel() -> None:
+    store = SwallowingStore()
+    service = RoomService(store, new_room_id=ids())
+    task = asyncio.create_task(service.run_sweeper(interval=0.01))
+    await asyncio.wait_for(store.sweeping.wait(), 5)
+    task.cancel()
+    try:
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done == {task}
+        assert task.cancelled()
+    finally:
+        task.cancel()  # (a sweeper that kept going would stop here: no hang in teardown)
+        await asyncio.wait([task], timeout=5)
 
 
 async def test_check_offer_through_service() -> None:
