@@ -450,6 +450,11 @@ class Cluster:
             pipe.sismember(self.presence_key(node_id), entry)
         return any(await pipe.execute())
 
+    async def share_levels(self, room_id: str, levels: dict[str, float]) -> None:
+        """The room's speaking levels, measured by its mixer on this node (the media owner),
+        to the members connected through the other nodes."""
+        await self.store.broadcast(room_id, [Event("speaking", {"levels": levels})])
+
     async def _lease_loop(self) -> None:
         interval = self.lease_ms / 3000
         while self._running:

@@ -705,6 +705,17 @@ class RedisStore:
         await self.redis.publish(self.keys.events, b"0:" + header + raw)
         await self._deliver(room_id, Room.from_dict(_unpack(raw)), list(events))
 
+    async def broadcast(self, room_id: str, events: list[Event]) -> None:
+        """Send events that carry no room state (speaking levels) to the other nodes' members.
+
+        No room blob goes with them and this node's own members are not served from here:
+        the caller delivers locally.
+        """
+        header = pack(
+            {"r": room_id, "v": 0, "n": self.node_id, "e": [event_to_wire(e) for e in events]}
+        )
+        await self.redis.publish(self.keys.events, b"0:" + header)
+
     # -- subscriber ---------------------------------------------------------------------------
 
     async def _listen(self) -> None:

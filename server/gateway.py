@@ -501,6 +501,9 @@ class Gateway:
     def on_levels(self, room_id: str, levels: Mapping[str, float]) -> None:
         """MediaEngine's callback: who is speaking how loud (it rate-limits)."""
         self.fanout.levels(room_id, levels)
+        if self.cluster is not None:
+            # Only the media owner measures levels: members on other nodes hear of them here.
+            self.spawn(self.cluster.share_levels(room_id, dict(levels)), name="share-levels")
 
     def _media_call(self, method: Callable[..., Any], *args: Any) -> None:
         try:
