@@ -30,13 +30,9 @@ import itertools
 import json
 import os
 import random
-import re
 import resource
-import signal
 import struct
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -47,6 +43,7 @@ from urllib.parse import urlsplit
 
 from client.connection import ClientError, Event, VoiceClient
 from protocol import codec
+from server.process import server_child
 
 try:
     from websockets.speedups import apply_mask
@@ -55,7 +52,6 @@ except ImportError:  # pure-Python websockets
 from client.load import percentile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_SERVING = re.compile(r"serving on ws://[^\s:]+:(\d+)/ws")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MAX_CLIENTS = 5000
@@ -104,63 +100,6 @@ def split_cpus() -> tuple[set[int] | None, set[int] | None]:
     if len(allowed) < 2:
         return None, None
     return {allowed[0]}, set(allowed[1:])
-
-
-@dataclass
-class ServerProc:
-    proc: subprocess.Popen[str]
-    port: int
-    output: list[str]
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-
-@contextlib.contextmanager
-def server_process(cpus: set[int] | None, extra: list[str]) -> Any:
-    def pin() -> None:
-        if cpus is not None:
-            os.sched_setaffinity(0, cpus)
-
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "run_server.py"), "--host", "127.0.0.1", "--port", "0",
-         "--no-media", *extra],
-        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, preexec_fn=pin,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    output: list[str] = []
-    ready = threading.Event()
-    port: list[int] = []
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if len(output) < 1000:
-                output.append(line)
-            if not port and (match := _SERVING.search(line)):
-                port.append(int(match.group(1)))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(30) or not port:
-            raise RuntimeError("server did not start:\n" + "".join(output))
-        yield ServerProc(proc, port[0], output)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        reader.join(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 # ---- the clients -------------------------------------------------------------------------------
@@ -654,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
             ops=args.ops, seed=args.seed, voice_client=args.voice_client,
         ))
     else:
-        with server_process(cpus[0], args.server_flags) as server:
+        with server_child("--no-media", *args.server_flags, cpus=cpus[0]) as server:
             if cpus[1] is not None:
                 os.sched_setaffinity(0, cpus[1])
             if args.nice:

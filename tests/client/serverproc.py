@@ -5,71 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-_SERVING = re.compile(r"serving on ws://[^\s:]+:(\d+)/ws")
+from server.process import ServerChild, server_child
 
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[str]
-    port: int
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+Server = ServerChild
 
 
 @contextlib.contextmanager
 def run_server(*flags: str, timeout: float = 30.0) -> Iterator[Server]:
     """`python run_server.py --host 127.0.0.1 --port 0 --no-media *flags` until exit."""
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "run_server.py"), "--host", "127.0.0.1",
-         "--port", "0", "--no-media", *flags],
-        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    output: list[str] = []
-    found = threading.Event()
-    port: list[int] = []
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            match = _SERVING.search(line)
-            if match and not port:
-                port.append(int(match.group(1)))
-                found.set()
-        found.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        if not found.wait(timeout) or not port:
-            raise RuntimeError("server did not start:\n" + "".join(output))
-        yield Server(proc, port[0], output)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        reader.join(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with server_child("--no-media", *flags, timeout=timeout) as server:
+        yield server
 
 
 class Proxy:

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from client import VoiceClient
-from tests.client.serverproc import REPO_ROOT, Server, run_server
+from server.process import REPO_ROOT
+from tests.client.serverproc import Server, run_server
 
 pytestmark = pytest.mark.timeout(60)
 
