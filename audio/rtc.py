@@ -549,6 +549,11 @@ async def answer_offer(
         await pc.setLocalDescription(answer)  # waits for ICE gathering
         if peer_sends and fast_inbound:
             fast_receive(audio, inbound)
+    except asyncio.CancelledError:
+        # Stopped mid-answer (the server stops, the member went): the connection is nobody's
+        # yet, so close it here or its ICE sockets outlive it.
+        await asyncio.shield(pc.close())
+        raise
     except Exception as exc:
         await pc.close()
         if isinstance(exc, ValueError):
