@@ -145,7 +145,13 @@ class RoomMedia:
                 receive=True,
                 recorder=self.recorder,
             )
-            await media.connect(lambda sdp: self.client.webrtc_offer(self.room, sdp))
+            try:
+                await media.connect(lambda sdp: self.client.webrtc_offer(self.room, sdp))
+            except BaseException:
+                # Refused or cancelled: nobody holds this connection, so free its sockets now
+                # (not media.close(): the recorder is shared across offers).
+                await asyncio.shield(media.pc.close())
+                raise
             self.media = media
             self.speaking = sends
 
