@@ -699,10 +699,7 @@ class RedisStore:
         raw = await self.redis.hget(self.keys.room(room_id), "b")
         if not isinstance(raw, bytes):
             return  # the room is gone
-        header = pack(
-            {"r": room_id, "v": 0, "n": self.node_id, "e": [event_to_wire(e) for e in events]}
-        )
-        await self.redis.publish(self.keys.events, b"0:" + header + raw)
+        await self._publish_notice(room_id, events, raw)
         await self._deliver(room_id, Room.from_dict(_unpack(raw)), list(events))
 
     async def broadcast(self, room_id: str, events: list[Event]) -> None:
@@ -711,10 +708,14 @@ class RedisStore:
         No room blob goes with them and this node's own members are not served from here:
         the caller delivers locally.
         """
+        await self._publish_notice(room_id, events, b"")
+
+    async def _publish_notice(self, room_id: str, events: list[Event], blob: bytes) -> None:
+        # Sequence 0: outside the room's message sequence, so no gap is inferred from it.
         header = pack(
             {"r": room_id, "v": 0, "n": self.node_id, "e": [event_to_wire(e) for e in events]}
         )
-        await self.redis.publish(self.keys.events, b"0:" + header)
+        await self.redis.publish(self.keys.events, b"0:" + header + blob)
 
     # -- subscriber ---------------------------------------------------------------------------
 
