@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.levels import FULL_SCALE, LEVEL_FLOOR_DBFS
 
-SAMPLE_RATE = 48000
-FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 960
 INT16_MAX = 32767
 INT16_MIN = -32768
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from audio.mixer import SAMPLE_RATE
+from audio.constants import SAMPLE_RATE
 
 OPUS_OK: Final = 0
 OPUS_BAD_ARG: Final = -1

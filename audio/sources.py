@@ -1,29 +1,20 @@
-"""Microphone-like audio sources (tone, WAV/MP3 file) and a recorder, for clients and tests.
+"""Microphone-like audio sources (tone, silence, WAV/MP3 file) and tone measurement.
 
 Everything here is 48 kHz mono int16 in 20 ms frames of 960 samples, the room format.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fractions
 import math
 import shutil
-import time
 import warnings
 import wave
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
 
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
-TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 
 
 class PcmSource(Protocol):
@@ -138,104 +129,6 @@ def _decode_with_av(path: str | Path) -> np.ndarray:
     if not chunks:
         return np.zeros(0, dtype=np.int16)
     return np.concatenate(chunks).astype(np.int16)
-
-
-class SourceTrack(MediaStreamTrack):
-    """An aiortc audio track that plays a PcmSource in real time, like a microphone."""
-
-    kind = "audio"
-
-    def __init__(self, source: PcmSource) -> None:
-        super().__init__()
-        self.source = source
-        self._start: float | None = None
-        self._pts = 0
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / SAMPLE_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        pcm = self.source.read()
-        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._pts
-        frame.time_base = TIME_BASE
-        return frame
-
-
-def frame_to_mono(frame: AudioFrame) -> np.ndarray:
-    """int16 mono samples of a decoded frame (aiortc decodes Opus to packed stereo)."""
-    data = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    if frame.format.is_planar:
-        return np.asarray(data[0], dtype=np.int16)
-    return np.asarray(data.reshape(-1)[::channels], dtype=np.int16)
-
-
-class Recorder:
-    """Drains a received track and keeps its audio (48 kHz mono int16).
-
-    Draining matters on its own: aiortc queues every decoded frame until ``recv()``.
-    ``max_seconds`` bounds memory by keeping only the most recent audio.
-    """
-
-    def __init__(self, max_seconds: float = 600.0) -> None:
-        self._chunks: list[np.ndarray] = []
-        self._samples = 0
-        self._max = int(max_seconds * SAMPLE_RATE)
-        self._task: asyncio.Task[None] | None = None
-        self.frames = 0
-
-    def start(self, track: MediaStreamTrack) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self._task = asyncio.ensure_future(self._run(track))
-
-    async def _run(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, AudioFrame)
-                self.add(frame_to_mono(frame))
-
-    def add(self, pcm: np.ndarray) -> None:
-        self._chunks.append(pcm)
-        self._samples += len(pcm)
-        self.frames += 1
-        while self._samples - len(self._chunks[0]) >= self._max and len(self._chunks) > 1:
-            self._samples -= len(self._chunks.pop(0))
-
-    @property
-    def seconds(self) -> float:
-        return self._samples / SAMPLE_RATE
-
-    def samples(self, last_seconds: float | None = None) -> np.ndarray:
-        if not self._chunks:
-            return np.zeros(0, dtype=np.int16)
-        pcm = np.concatenate(self._chunks)
-        if last_seconds is not None:
-            pcm = pcm[-int(last_seconds * SAMPLE_RATE) :]
-        return pcm
-
-    def clear(self) -> None:
-        self._chunks.clear()
-        self._samples = 0
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
-                await self._task
-            self._task = None
-
-    def save_wav(self, path: str | Path) -> None:
-        write_wav(path, self.samples())
 
 
 def write_wav(path: str | Path, pcm: np.ndarray) -> None:

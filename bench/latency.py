@@ -3,7 +3,7 @@
     python -m bench.latency [--rooms 1] [--seconds 10] [--listeners 20]
 
 The server (the real stack, server.app.build) runs in this process with every room session
-traced (audio.session.LatencyTrace: a timestamp when the RTP payload reaches the session, one
+traced (media.session.LatencyTrace: a timestamp when the RTP payload reaches the session, one
 when the tick that mixed it hands the packet to the listeners); the peers run in another
 process (bench/media_peers.py: 2 talkers, 7 silent publishers, listeners per room).
 
@@ -17,8 +17,8 @@ import argparse
 import asyncio
 import sys
 
-from audio.session import LatencyTrace, RoomSession
 from bench.media_bench import media_peers
+from media.session import LatencyTrace, RoomSession
 from server.app import build
 from server.settings import Settings
 

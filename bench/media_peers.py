@@ -8,7 +8,7 @@ Per room: a host who creates a chatroom (free seats) and publishes, seated publi
 and its own aiortc peer connection to the server. Publishers send pre-encoded Opus (a tone
 for talkers, digital silence for the others) with an RFC 6464 level, like a browser, straight
 through a DirectSender from one shared 20 ms clock: no encode and no per-peer timer here, so
-one process can drive hundreds of peers. What comes back is counted (audio.rtc.fast_receive),
+one process can drive hundreds of peers. What comes back is counted (media.rtc.fast_receive),
 not decoded.
 
 Prints `ready {json}` once every peer is connected, `stats {json}` on each `stats` line read
@@ -30,8 +30,11 @@ from typing import Any
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from audio.constants import FRAME_SAMPLES
 from audio.opus import OpusEncoder
-from audio.rtc import (
+from audio.sources import ToneSource
+from client.connection import VoiceClient
+from media.rtc import (
     DirectSender,
     IdleTrack,
     audio_level_extension,
@@ -42,8 +45,6 @@ from audio.rtc import (
     prefer_opus,
     tap_receiver,
 )
-from audio.sources import FRAME_SAMPLES, ToneSource
-from client.connection import VoiceClient
 
 LOOP_FRAMES = 50  # one second of pre-encoded audio, repeated
 MAX_PUBLISHERS = 9  # the host and eight seats

@@ -1,7 +1,7 @@
 """CPU per 20 ms mixer tick for one room: `python -m bench.mixer_tick`.
 
 A chatroom with 9 speakers (host + 8 seats), of whom some talk; the others send
-near-silent packets as a browser does without DTX. Each tick does what audio.session does:
+near-silent packets as a browser does without DTX. Each tick does what media.session does:
 jitter push + pop, decode 9 (FEC or PLC where packets were lost), mix with levels, speaking
 detection, one encode of the full mix (shared by the whole audience, whatever its size)
 and one mix-minus encode per talker. Fan-out to listeners is not in here (see MEDIA_NOTES).
@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.jitter import JitterBuffer
 from audio.levels import SpeakingDetector, TalkerTracker
-from audio.mixer import FRAME_SAMPLES, SAMPLE_RATE, Mixer
+from audio.mixer import Mixer
 from audio.opus import OpusDecoder, OpusEncoder, version
-from audio.session import output_encoder
+from media.session import output_encoder
 
 TICK_US = 20_000
 STEPS = ("push", "pop", "decode", "mix", "levels", "encode")

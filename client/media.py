@@ -18,8 +18,8 @@ from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import is_rtcp
 
-from audio.rtc import new_peer_connection, prefer_opus
-from audio.sources import PcmSource, Recorder, SourceTrack
+from audio.sources import PcmSource
+from client.tracks import Recorder, SourceTrack, new_peer_connection, prefer_opus
 
 
 class ClientMedia:

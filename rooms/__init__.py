@@ -1,5 +1,4 @@
-"""Rooms: the pure state machine (model, machine) and the stores and service around it.
+"""Rooms, pure: the model (model.py) and the state machine with its events (machine.py).
 
-Import the submodules directly; this package imports nothing, so `rooms.model` and
-`rooms.machine` stay free of asyncio and I/O.
+Nothing here does I/O or imports asyncio; the stores live in store/, the service in services/.
 """

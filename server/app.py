@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rooms.machine import Event
-from rooms.memory import MemoryStore
 from rooms.model import Room
-from rooms.service import RoomService
-from rooms.store import RoomStore
 from server.gateway import Gateway
 from server.settings import Settings
+from services.rooms import RoomService
+from store.base import RoomStore
+from store.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,17 @@ def make_store(settings: Settings) -> RoomStore:
     if settings.redis is None:
         return MemoryStore()
     # Imported only when asked for: a one-node server needs no Redis module at all.
-    from rooms.redis_store import RedisStore
+    from store.redis import RedisStore
 
     return RedisStore(settings.redis, settings.node_id)
 
 
 def load_media_engine() -> type[Any] | None:
-    """audio.engine.MediaEngine, or None when this checkout has no media engine."""
+    """media.engine.MediaEngine, or None when this checkout has no media engine."""
     try:
-        module = importlib.import_module("audio.engine")
+        module = importlib.import_module("media.engine")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("audio.engine", "audio"):
+        if exc.name not in ("media.engine", "media"):
             raise  # a dependency of the engine is missing: that is an install problem
         return None
     engine: type[Any] = module.MediaEngine
@@ -59,7 +59,7 @@ class App:
     service: RoomService
     gateway: Gateway
     media: Any | None = None
-    cluster: Any | None = None  # rooms.cluster.Cluster with --redis
+    cluster: Any | None = None  # cluster.cluster.Cluster with --redis
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -117,13 +117,13 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
 
 def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gateway: Gateway,
                  engine: Any | None) -> Any | None:
-    """With Redis: media ownership, offer forwarding and the node registry (rooms.cluster)."""
+    """With Redis: media ownership, offer forwarding and the node registry (cluster.cluster)."""
     if settings.redis is None:
         return None
+    from cluster.cluster import Cluster
     from protocol.schema import JoinRoom
-    from rooms.cluster import Cluster
     from rooms.machine import Actor
-    from rooms.redis_store import RedisStore
+    from store.redis import RedisStore
 
     assert isinstance(store, RedisStore)
 

@@ -58,7 +58,7 @@ except metadata.PackageNotFoundError:  # running from a bare checkout
 
 
 class Service(Protocol):
-    """What the gateway needs of rooms.service.RoomService."""
+    """What the gateway needs of services.rooms.RoomService."""
 
     async def execute(self, actor: Any, command: Any) -> Any: ...
 
@@ -70,7 +70,7 @@ class Service(Protocol):
 
 
 class Media(Protocol):
-    """What the gateway needs of audio.engine.MediaEngine (sync or async methods)."""
+    """What the gateway needs of media.engine.MediaEngine (sync or async methods)."""
 
     def offer(self, room: Any, user: str, sdp: str) -> Any: ...
 
@@ -107,7 +107,7 @@ class Gateway:
         self.settings = settings
         self.service = service
         self.media = media
-        # rooms.cluster.Cluster when nodes share Redis: offers go to the room's media owner,
+        # cluster.cluster.Cluster when nodes share Redis: offers go to the room's media owner,
         # and the node records which members are connected through it (see docs/deployment.md).
         self.cluster: Any | None = None
         self.metrics = Metrics()

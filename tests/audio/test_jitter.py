@@ -262,7 +262,7 @@ def test_real_opus_stream_with_loss_and_reordering_plays_without_dropouts() -> N
     # PLC. 10 % loss and some reordering must not leave a single quiet tick.
     import numpy as np
 
-    from audio.mixer import FRAME_SAMPLES, SAMPLE_RATE
+    from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
     from audio.opus import OpusDecoder, OpusEncoder
 
     ticks = 300

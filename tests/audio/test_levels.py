@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.levels import (
     SILENCE_DBFS,
     SpeakingDetector,
@@ -20,7 +21,6 @@ from audio.levels import (
     level_from_rfc6464,
     rms_dbfs,
 )
-from audio.mixer import FRAME_SAMPLES, SAMPLE_RATE
 
 N = FRAME_SAMPLES
 

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from audio import opus
-from audio.mixer import FRAME_SAMPLES, SAMPLE_RATE
+from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.opus import (
     OPUS_GET_BITRATE_REQUEST,
     OPUS_GET_COMPLEXITY_REQUEST,
@@ -104,7 +104,7 @@ def test_tone_round_trip() -> None:
 
 
 def test_room_output_encoder_is_celt_and_keeps_two_tones_apart() -> None:
-    from audio.session import output_encoder
+    from media.session import output_encoder
 
     signal = tone(440, 0.25, 100 * N) + tone(1000, 0.25, 100 * N)
     enc, dec = output_encoder(), OpusDecoder()

@@ -44,8 +44,8 @@ from protocol.schema import (
     UnmuteSeat,
 )
 from rooms.machine import SYSTEM, Actor, Disconnect, Expire, Outcome, RoomError, apply, create_room
-from rooms.memory import MemoryStore
 from rooms.model import Room
+from store.memory import MemoryStore
 from tests.rooms.roomkit import check_invariants
 
 T = TypeVar("T")

@@ -12,7 +12,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from audio.sources import SAMPLE_RATE, PcmSource, SilenceSource, ToneSource, tone_levels
+from audio.constants import SAMPLE_RATE
+from audio.sources import PcmSource, SilenceSource, ToneSource, tone_levels
 from client.media import ClientMedia
 
 __all__ = [

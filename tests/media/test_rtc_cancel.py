@@ -6,7 +6,7 @@ import asyncio
 
 from aiortc import RTCPeerConnection
 
-from audio.rtc import PacketTrack, answer_offer
+from media.rtc import PacketTrack, answer_offer
 from tests.support.rtc import close_all, tone_peer
 
 

@@ -46,7 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from protocol.errors import ErrorCode
 from rooms.machine import Event, RoomError
 from rooms.model import Room
-from rooms.store import Conflict, EventSink
+from store.base import Conflict, EventSink
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from rooms.memory import MemoryStore
-from rooms.store import RoomStore
+from store.base import RoomStore
+from store.memory import MemoryStore
 
 StoreFactory = Callable[[pytest.FixtureRequest], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -30,7 +30,7 @@ async def memory_store(request: pytest.FixtureRequest) -> AsyncIterator[RoomStor
 @contextlib.asynccontextmanager
 async def redis_store(request: pytest.FixtureRequest) -> AsyncIterator[RoomStore]:
     # A real redis-server (tests/support/redis.py); skipped off CI when none can be had.
-    from rooms.redis_store import RedisStore
+    from store.redis import RedisStore
     from tests.support.redis import flush, require_redis
 
     url = require_redis()

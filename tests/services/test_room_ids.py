@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from protocol.validate import parse_request
-from rooms.service import ROOM_ID_LENGTH, new_room_id
+from services.rooms import ROOM_ID_LENGTH, new_room_id
 
 
 def test_room_ids_are_letters_and_digits_of_fixed_length() -> None:

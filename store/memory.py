@@ -13,7 +13,7 @@ from typing import Any
 from protocol.errors import ErrorCode
 from rooms.machine import Event, RoomError
 from rooms.model import Room
-from rooms.store import Conflict, EventSink
+from store.base import Conflict, EventSink
 
 
 class MemoryStore:

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 from protocol.errors import ErrorCode, ProtocolError
 from rooms.machine import Event
 from rooms.model import Room
-from rooms.redis_store import RedisStore, as_text, pack, subscribe_forever
+from store.redis import RedisStore, as_text, pack, subscribe_forever
 
 log = logging.getLogger(__name__)
 

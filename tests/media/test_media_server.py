@@ -10,7 +10,7 @@ from statistics import median
 import numpy as np
 import pytest
 
-from audio.session import RoomSession
+from media.session import RoomSession
 from tests.support.rtc import (
     ClientMedia,
     close_all,

@@ -13,8 +13,8 @@ import pytest
 from protocol.errors import ErrorCode
 from protocol.schema import CreateRoom, JoinRoom, LeaveSeat, OpenChatroom, SeatMode, TakeSeat
 from rooms.machine import Actor, RoomError
-from rooms.redis_store import RedisStore
-from rooms.service import RoomService
+from services.rooms import RoomService
+from store.redis import RedisStore
 from tests.support.redis import fresh_redis_url
 
 

@@ -26,9 +26,9 @@ from protocol.schema import (
 )
 from rooms.machine import Actor, Event, RoomError, apply
 from rooms.model import Room
-from rooms.redis_store import RedisStore
-from rooms.service import RoomService
-from rooms.store import Conflict
+from services.rooms import RoomService
+from store.base import Conflict
+from store.redis import RedisStore
 from tests.support.redis import RedisServer, fresh_redis_url
 
 Delivery = tuple[str, Room | None, list[Event]]

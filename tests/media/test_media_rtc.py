@@ -1,4 +1,4 @@
-"""audio.rtc building blocks without a network: RTP parsing of the fast inbound path, the
+"""media.rtc building blocks without a network: RTP parsing of the fast inbound path, the
 bounded packet track, the audio-level extension."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import struct
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from audio.rtc import (
+from media.rtc import (
     OUTBOUND_QUEUE_PACKETS,
     PacketTrack,
     _deliver_rtp,
@@ -79,7 +79,7 @@ async def test_packet_track_is_bounded_and_drops_the_oldest() -> None:
 def test_staged_packets_go_out_back_to_back_and_a_refused_one_is_counted() -> None:
     import socket
 
-    from audio.rtc import send_staged
+    from media.rtc import send_staged
 
     class Counted:  # stands in for DirectSender's bookkeeping of a refused packet
         def __init__(self) -> None:

@@ -11,7 +11,7 @@ from protocol.errors import ErrorCode
 from protocol.schema import Chat, JoinRoom, LeaveSeat, SeatMode, TakeSeat
 from rooms.machine import Disconnect, Event, RoomError, apply
 from rooms.model import Room
-from rooms.store import Conflict, RoomStore
+from store.base import Conflict, RoomStore
 from tests.rooms.roomkit import NOW, actor, new_room, step
 
 

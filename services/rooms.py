@@ -32,7 +32,7 @@ from rooms.machine import (
     create_room,
 )
 from rooms.model import Room
-from rooms.store import Conflict, EventSink, RoomStore
+from store.base import Conflict, EventSink, RoomStore
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from statistics import median
 
 import pytest
 
-from audio.engine import MediaEngine
-from audio.rtc import PacketTrack, announce_host_candidates
-from audio.session import RoomSession
+from media.engine import MediaEngine
+from media.rtc import PacketTrack, announce_host_candidates
+from media.session import RoomSession
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import (
     CreateRoom,

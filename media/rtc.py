@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import random
 import re
 import struct
@@ -35,9 +34,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtp import RtpPacket
 
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960
-TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+from audio.constants import SAMPLE_RATE, TIME_BASE
+
 # 5 packets = 100 ms: a listener that falls further behind loses its oldest audio
 # rather than accumulating delay (or memory).
 OUTBOUND_QUEUE_PACKETS = 5

@@ -27,10 +27,10 @@ from protocol.schema import (
     TakeSeat,
 )
 from rooms.machine import Event, Outcome, RoomError
-from rooms.memory import MemoryStore
 from rooms.model import Room
-from rooms.service import MAX_ATTEMPTS, RoomService
-from rooms.store import Conflict
+from services.rooms import MAX_ATTEMPTS, RoomService
+from store.base import Conflict
+from store.memory import MemoryStore
 from tests.rooms.roomkit import actor, check_invariants
 
 NOW = 5000.0

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from audio.rtc import AnsweredPeer, answer_offer
-from audio.session import (
+from media.rtc import AnsweredPeer, answer_offer
+from media.session import (
     DEFAULT_SEND_MODE,
     Inbound,
     LevelsCallback,

@@ -1,14 +1,14 @@
-"""audio.session: a room where nobody makes a sound stops encoding and repeats its packet of
+"""media.session: a room where nobody makes a sound stops encoding and repeats its packet of
 silence to everyone; the first sound brings the encoder back."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from audio.mixer import FRAME_SAMPLES, SAMPLE_RATE
+from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.opus import OpusDecoder, OpusEncoder
-from audio.rtc import Outgoing
-from audio.session import SILENT_TAIL_TICKS, RoomSession
+from media.rtc import Outgoing
+from media.session import SILENT_TAIL_TICKS, RoomSession
 
 
 class Collect:

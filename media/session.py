@@ -23,11 +23,12 @@ import numpy as np
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from audio.constants import FRAME_SAMPLES
 from audio.jitter import JitterBuffer
 from audio.levels import SpeakingDetector, TalkerTracker
-from audio.mixer import FRAME_SAMPLES, Mixer, Pcm
+from audio.mixer import Mixer, Pcm
 from audio.opus import OpusDecoder, OpusEncoder, OpusError
-from audio.rtc import (
+from media.rtc import (
     DirectSender,
     IdleTrack,
     Outgoing,

@@ -1,4 +1,4 @@
-"""rooms.cluster: media ownership, offer forwarding and node loss, on a real Redis with real
+"""cluster.cluster: media ownership, offer forwarding and node loss, on a real Redis with real
 MediaEngines and real aiortc peers (two "nodes" in one process, each with its own connections).
 """
 
@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from audio.engine import MediaEngine
+from cluster.cluster import Cluster
+from media.engine import MediaEngine
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import CloseRoom, CreateRoom, JoinRoom, OpenChatroom, SeatMode, TakeSeat
-from rooms.cluster import Cluster
 from rooms.machine import Actor, Event
 from rooms.model import Room
-from rooms.redis_store import RedisStore
-from rooms.service import RoomService
+from services.rooms import RoomService
+from store.redis import RedisStore
 from tests.support.redis import fresh_redis_url
 from tests.support.rtc import ClientMedia, close_all, connect, tone_peer, wait_for
 

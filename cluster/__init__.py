@@ -1,0 +1,1 @@
+"""Several nodes on one Redis: the node registry, media ownership leases, offer forwarding."""

@@ -1,0 +1,1 @@
+"""Services: load -> apply the pure machine -> commit through the store, one command at a time."""

@@ -1,0 +1,1 @@
+"""Where state lives: the store interface (base.py), MemoryStore and RedisStore behind it."""
