@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the server (`run`) or the test suite (`test`) needs, when missing.
-# libopus: the audio path decodes with libopus itself (PLC, FEC); redis-server and chromium: tests.
+# libopus: the audio path decodes with libopus itself (PLC, FEC). Tests: redis-server (shared state),
+# chromium (the page), icecast2 (the relay tier) and ffmpeg (pydub's MP3/Ogg decoding).
 set -euo pipefail
 want=(libopus0)
 if [ "${1:-run}" = test ]; then
-  want+=(redis-server chromium)
+  want+=(redis-server chromium icecast2 ffmpeg)
 fi
 missing=()
 for pkg in "${want[@]}"; do
