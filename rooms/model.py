@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 from protocol.schema import (
     DEFAULT_AUTO_CHATROOM_AT,
-    LIVE_SEATS,
     MAX_SEATS,
     Mode,
     Role,
@@ -90,11 +89,6 @@ class MicRequest:
 
     def to_wire(self) -> dict[str, Any]:
         return {"user": self.user, "name": self.name, "at": self.at, "note": self.note}
-
-
-def seats_for(mode: Mode, seat_count: int) -> list[Seat]:
-    count = LIVE_SEATS if mode is Mode.LIVE else seat_count
-    return [Seat(i) for i in range(count)]
 
 
 @dataclass(slots=True)
@@ -224,7 +218,7 @@ class Room:
         return [request.to_wire() for request in self.queue]
 
     def state_for(self, user: str | None) -> dict[str, Any]:
-        """PROTOCOL.md "Room state"; the queue only for the host and admins."""
+        """docs/protocol.md "Room state"; the queue only for the host and admins."""
         state: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
