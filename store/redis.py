@@ -1,19 +1,7 @@
 """RedisStore: the RoomStore for several nodes sharing one Redis.
 
-What Redis holds (prefix `vr:` by default; `{id}` is a hash tag, so one room's keys share a
-cluster slot):
-
-- `vr:{<room>}:room`  hash  `v` version, `b` msgpack of `Room.to_dict()`, `s` msgpack of
-                            `Room.summary()` (what `list_rooms` shows), `e` the room's message
-                            sequence number; no TTL (a room lives until it is closed)
-- `vr:seated`         hash  user -> room id, for every seated user (the one-seat-per-user rule
-                            across rooms)
-- `vr:rooms`          zset  room id scored by `created_at` (`list_rooms`, newest first)
-- `vr:deadlines`      zset  room id scored by its next grace deadline (`due_rooms`)
-- `vr:events`         channel: one message per commit, `<seq>:` + header + blob, where header
-                            is msgpack `{r: room, v: version, n: origin node, e: events}` and
-                            blob the room after the commit (empty when it closed); seq 0 marks
-                            a notice outside the sequence (`notify`)
+What it keeps in Redis is listed in store/keys.py, the format of the event channel's messages
+in store/wire.py, the scripts in store/lua.py.
 
 `commit` is one Lua script: version check, seat index check and update, blob, room list,
 deadline index and PUBLISH happen in one atomic step, so every node sees the changes of a room
@@ -25,33 +13,38 @@ the sink a `room_state` event so clients re-read.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import contextlib
-import hashlib
 import inspect
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import hiredis
-import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from protocol.errors import ErrorCode
 from rooms.machine import Event, RoomError
 from rooms.model import Room
+from store import lua
 from store.base import Conflict, EventSink
+from store.keys import DEFAULT_PREFIX, Keys
+from store.lua import Script
+from store.pubsub import Feed, MessageHandler, RedisPyFeed, subscribe_forever
+from store.resp import Pipeline
+from store.wire import (
+    as_text,
+    decode_cursor,
+    encode_cursor,
+    events_from_wire,
+    message_header,
+    pack,
+    parse_message,
+    unpack,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "vr"
-RECONNECT_DELAY = 0.2
 # redis-py can swallow a cancellation that lands mid-command: the listener also polls a flag,
 # and close() waits this long at most for it.
 POLL_INTERVAL = 1.0
@@ -64,410 +57,6 @@ TOUCHED_SERVES = 10.0
 # Seconds the room handed back by a lost race stands in for a load (the retry comes at once).
 REREAD_FRESH = 0.1
 STOP_TIMEOUT = 5.0
-# The hot commands' connection: tries (with these pauses) when Redis cannot be reached.
-PIPE_RETRIES = (0.05, 0.2, 0.5)
-
-
-# KEYS: room hash, seated hash, rooms zset, deadlines zset.
-# ARGV: room id, expected version ('' = must not exist), new version, blob ('' = delete),
-#       summary, created_at, deadline ('' = none), channel, header, write ('0' = the room is
-#       unchanged: check the version, publish only), n seated, the seated users, then the users
-#       whose seat in this room is released.
-# The message is "<seq>:" + header + blob, seq counting this room's messages (gap detection:
-# a command that changes nothing keeps the version but still publishes).
-_COMMIT_LUA = """
-local room_id = ARGV[1]
-local current = redis.call('HGET', KEYS[1], 'v')
-if ARGV[2] == '' then
-  if current then return {'conflict', current} end
-elseif current ~= ARGV[2] then
-  -- The room as it is now: the caller reloads it next, this saves the round trip.
-  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or ''}
-end
-local n = tonumber(ARGV[11])
-if ARGV[10] == '1' then
-  for i = 12, 11 + n do
-    local holder = redis.call('HGET', KEYS[2], ARGV[i])
-    if holder and holder ~= room_id then return {'already_seated', ARGV[i], holder} end
-  end
-  for i = 12 + n, #ARGV do
-    if redis.call('HGET', KEYS[2], ARGV[i]) == room_id then
-      redis.call('HDEL', KEYS[2], ARGV[i])
-    end
-  end
-  for i = 12, 11 + n do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
-end
-local seq = redis.call('HINCRBY', KEYS[1], 'e', 1)
-if ARGV[4] == '' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[3], room_id)
-  redis.call('ZREM', KEYS[4], room_id)
-elseif ARGV[10] == '1' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'b', ARGV[4], 's', ARGV[5])
-  redis.call('ZADD', KEYS[3], ARGV[6], room_id)
-  if ARGV[7] == '' then
-    redis.call('ZREM', KEYS[4], room_id)
-  else
-    redis.call('ZADD', KEYS[4], ARGV[7], room_id)
-  end
-end
-redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
-return {'ok'}
-"""
-
-# KEYS: room hash. ARGV: the version the caller holds ('' = none). Returns {} when there is no
-# such room, {v} when the caller's copy is current, else {v, blob}.
-_LOAD_LUA = """
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return {} end
-if v == ARGV[1] then return {v} end
-return {v, redis.call('HGET', KEYS[1], 'b')}
-"""
-
-# Entries after a cursor (score, member) in newest-first order: equal score with a smaller
-# member, then lower scores. KEYS: rooms zset. ARGV: score, member, limit.
-_PAGE_LUA = """
-local out = {}
-local limit = tonumber(ARGV[3])
-local same = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-for i = #same, 1, -1 do
-  if #out >= limit then break end
-  if same[i] < ARGV[2] then table.insert(out, same[i]) end
-end
-if #out < limit then
-  local lower = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '-inf',
-                           'LIMIT', 0, limit - #out)
-  for _, id in ipairs(lower) do table.insert(out, id) end
-end
-return out
-"""
-
-_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_COMMIT_LUA, _LOAD_LUA)}
-
-
-def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True, default=_fallback)
-
-
-def _fallback(value: Any) -> Any:
-    # Event data may carry node-local objects (a connection handle): they mean nothing on another
-    # node, so they travel as their text form.
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    return str(value)
-
-
-def _unpack(data: Any) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
-
-
-def event_to_wire(event: Event) -> list[Any]:
-    return [event.type, dict(event.data), None if event.to is None else sorted(event.to)]
-
-
-def event_from_wire(row: Sequence[Any]) -> Event:
-    kind, data, to = row
-    return Event(str(kind), dict(data), None if to is None else frozenset(to))
-
-
-def encode_cursor(score: float, room_id: str) -> str:
-    return base64.urlsafe_b64encode(pack([score, room_id])).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        score, room_id = _unpack(raw)
-        return float(score), str(room_id)
-    except (ValueError, TypeError, binascii.Error, msgpack.ExtraData) as exc:
-        raise RoomError(
-            ErrorCode.BAD_REQUEST, "cursor: not a cursor from list_rooms", field="cursor"
-        ) from exc
-
-
-class Pipeline(asyncio.Protocol):
-    """One connection to Redis for the store's hot commands (the load and commit scripts).
-
-    redis-py costs ~150 µs of Python per command (pool, retry wrapper, timeouts, parser) and
-    a system call each; here the commands every coroutine issues in one turn of the event loop
-    go out in one write, and the replies, which Redis sends in order, resolve them in order
-    (hiredis parses). Unreachable Redis: retried as redis-py does; a connection lost with
-    commands in flight fails them with redis-py's `ConnectionError`.
-    """
-
-    def __init__(self, host: str, port: int, *, db: int = 0, username: str | None = None,
-                 password: str | None = None) -> None:
-        self.host, self.port, self.db = host, port, db
-        self.username, self.password = username, password
-        self._transport: asyncio.Transport | None = None
-        self._connecting: asyncio.Future[None] | None = None
-        self._pending: deque[asyncio.Future[Any]] = deque()
-        self._out: list[bytes] = []
-        self._flush_due = False
-        self._reader = hiredis.Reader()
-        self._closed = False
-
-    @classmethod
-    def for_client(cls, client: aioredis.Redis) -> Pipeline | None:
-        """A pipeline to the server the redis-py client talks to; None for what it does not
-        cover (unix sockets, TLS): the store then sends through redis-py."""
-        pool = client.connection_pool
-        kwargs = pool.connection_kwargs
-        if pool.connection_class is not aioredis.Connection or "host" not in kwargs:
-            return None
-        return cls(str(kwargs["host"]), int(kwargs.get("port", 6379)),
-                   db=int(kwargs.get("db") or 0), username=kwargs.get("username"),
-                   password=kwargs.get("password"))
-
-    async def execute(self, *args: Any) -> Any:
-        for pause in (*PIPE_RETRIES, None):
-            try:
-                if self._transport is None or self._connecting is not None:
-                    await self._connect()  # (or wait for AUTH / SELECT to go first)
-                return await self._send(args)
-            except (RedisConnectionError, OSError) as exc:
-                if pause is None or self._closed:
-                    if isinstance(exc, RedisConnectionError):
-                        raise
-                    raise RedisConnectionError(f"Redis at {self.host}:{self.port}: {exc}") \
-                        from exc
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
-
-    async def script(self, sha: str, source: str, keys: Sequence[str],
-                     args: Sequence[Any]) -> Any:
-        try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
-        except ResponseError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-            # Redis restarted (or flushed its scripts): EVAL runs it and caches it again.
-            return await self.execute("EVAL", source, len(keys), *keys, *args)
-
-    def close(self) -> None:
-        self._closed = True
-        if self._transport is not None:
-            self._transport.close()
-
-    async def subscribe_forever(
-        self,
-        channel: str,
-        handle: Callable[[bytes], Awaitable[None] | None],
-        *,
-        running: Callable[[], bool],
-        subscribed: asyncio.Event,
-        poll: float,
-        resubscribed: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        """As the module's `subscribe_forever`, on a connection of its own to this server."""
-        loop = asyncio.get_running_loop()
-        first = True
-        while running():
-            feed = _Subscription(channel)
-            transport: asyncio.BaseTransport | None = None
-            try:
-                transport, _ = await loop.create_connection(
-                    lambda feed=feed: feed, self.host, self.port)  # type: ignore[misc]
-                hello: list[Any] = []
-                if self.password is not None:
-                    hello.append(("AUTH", self.password) if self.username is None
-                                 else ("AUTH", self.username, self.password))
-                hello.append(("SUBSCRIBE", channel))
-                feed.start(b"".join(_resp(command) for command in hello))
-                await feed.wait(poll * 10)
-                if not first and resubscribed is not None:
-                    await resubscribed()
-                first = False
-                subscribed.set()
-                while running():
-                    for data in feed.take():
-                        result = handle(data)
-                        if inspect.isawaitable(result):
-                            await result
-                    await feed.wait(poll)
-            except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
-                log.warning("subscription to %s lost (%s); resubscribing", channel, exc)
-                subscribed.set()
-                if running():
-                    await asyncio.sleep(RECONNECT_DELAY)
-            finally:
-                if transport is not None:
-                    transport.close()
-
-    async def _connect(self) -> None:
-        if self._closed:
-            raise RedisConnectionError("the store is closed")
-        if self._connecting is not None:
-            await asyncio.shield(self._connecting)
-            return
-        loop = asyncio.get_running_loop()
-        self._connecting = loop.create_future()
-        try:
-            await loop.create_connection(lambda: self, self.host, self.port)
-            hello: list[asyncio.Future[Any]] = []
-            if self.password is not None:
-                auth = ("AUTH", self.password) if self.username is None else (
-                    "AUTH", self.username, self.password)
-                hello.append(self._send(auth))
-            if self.db:
-                hello.append(self._send(("SELECT", self.db)))
-            for reply in hello:
-                await reply
-            self._connecting.set_result(None)
-        except BaseException as exc:
-            if self._transport is not None:
-                self._transport.close()
-            self._connecting.set_exception(exc)
-            self._connecting.exception()  # retrieved: nobody else may be waiting
-            raise
-        finally:
-            self._connecting = None
-
-    def _send(self, args: Sequence[Any]) -> asyncio.Future[Any]:
-        if self._transport is None:
-            raise RedisConnectionError(f"not connected to Redis at {self.host}:{self.port}")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(future)
-        self._out.append(_resp(args))
-        if not self._flush_due:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        self._flush_due = False
-        if self._transport is not None and self._out:
-            self._transport.write(b"".join(self._out))
-        self._out.clear()
-
-    # -- asyncio.Protocol --------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._reader = hiredis.Reader()
-
-    def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
-        while (reply := self._reader.gets()) is not False:
-            if not self._pending:
-                continue  # nothing waits for it (cannot happen: Redis answers in order)
-            future = self._pending.popleft()
-            if future.done():
-                continue  # its caller was cancelled
-            if isinstance(reply, hiredis.ReplyError):
-                future.set_exception(ResponseError(str(reply)))
-            else:
-                future.set_result(reply)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-        self._out.clear()
-        pending, self._pending = self._pending, deque()
-        for future in pending:
-            if not future.done():
-                future.set_exception(
-                    RedisConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
-
-
-class _Subscription(asyncio.Protocol):
-    """A connection subscribed to one channel: messages queue up until `take()`."""
-
-    def __init__(self, channel: str) -> None:
-        self.channel = channel.encode()
-        self._transport: asyncio.Transport | None = None
-        self._reader = hiredis.Reader()
-        self._messages: list[bytes] = []
-        self._wake: asyncio.Future[None] | None = None
-        self._confirmed = False
-        self._lost: Exception | None = None
-
-    def start(self, commands: bytes) -> None:
-        assert self._transport is not None
-        self._transport.write(commands)
-
-    async def wait(self, timeout: float) -> None:
-        """Until there is a message or the subscription is confirmed (first call); raises
-        when the connection is lost, `TimeoutError` if not yet confirmed in time."""
-        if self._lost is not None:
-            raise self._lost
-        if self._messages:
-            return
-        self._wake = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait([self._wake], timeout=timeout)
-        finally:
-            self._wake = None
-        if self._lost is not None:
-            raise self._lost
-        if not self._confirmed:
-            raise TimeoutError("Redis did not confirm the subscription")
-
-    def take(self) -> list[bytes]:
-        messages, self._messages = self._messages, []
-        return messages
-
-    def _wakeup(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
-        while (reply := self._reader.gets()) is not False:
-            if isinstance(reply, hiredis.ReplyError):
-                self._lost = RedisConnectionError(f"Redis refused the subscription: {reply}")
-                assert self._transport is not None
-                self._transport.close()
-            elif isinstance(reply, list) and len(reply) == 3 and reply[1] == self.channel:
-                if reply[0] == b"message":
-                    self._messages.append(reply[2])
-                elif reply[0] == b"subscribe":
-                    self._confirmed = True
-        self._wakeup()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._lost is None:
-            self._lost = RedisConnectionError(f"subscription connection lost ({exc or 'closed'})")
-        self._wakeup()
-
-
-def _resp(args: Sequence[Any]) -> bytes:
-    """One command in RESP: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int | float):
-            data = repr(arg).encode()
-        else:
-            data = str(arg).encode()
-        parts.append(b"$%d\r\n" % len(data))
-        parts.append(data)
-        parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-class Keys:
-    """Key names; one place so the cluster module and the docs agree."""
-
-    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = prefix
-        self.seated = f"{prefix}:seated"
-        self.rooms = f"{prefix}:rooms"
-        self.deadlines = f"{prefix}:deadlines"
-        self.events = f"{prefix}:events"
-
-    def room(self, room_id: str) -> str:
-        return f"{self.prefix}:{{{room_id}}}:room"
-
-    def owner(self, room_id: str) -> str:
-        return f"{self.prefix}:{{{room_id}}}:owner"
 
 
 class RedisStore:
@@ -491,9 +80,8 @@ class RedisStore:
                 url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT)
             client = aioredis.Redis.from_pool(pool)  # closes the pool with the client
         self.redis: aioredis.Redis = client
-        self._commit_script = self.redis.register_script(_COMMIT_LUA)
-        self._page_script = self.redis.register_script(_PAGE_LUA)
-        self._load_script = self.redis.register_script(_LOAD_LUA)
+        # redis-py's script objects, for a client the pipeline does not cover.
+        self._scripts: dict[Script, Any] = {}
         self._pipe = Pipeline.for_client(self.redis)
         self._sink: EventSink | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -521,18 +109,18 @@ class RedisStore:
     async def load(self, room_id: str) -> Room | None:
         reread = self._reread.pop(room_id, None)
         if reread is not None and time.monotonic() - reread[0] < REREAD_FRESH:
-            room = _room(reread[1])
+            room = room_from_blob(reread[1])
         else:
             known = self._known.get(room_id)
-            reply = await self._script(
-                _LOAD_LUA, [self.keys.room(room_id)], ["" if known is None else known.version])
+            reply = await self.script(
+                lua.LOAD, [self.keys.room(room_id)], ["" if known is None else known.version])
             if not reply:
                 self._known.pop(room_id, None)
                 return None
             if len(reply) == 1 and known is not None:
                 self._touched[room_id] = time.monotonic()
                 return known.copy()
-            room = _room(reply[1])
+            room = room_from_blob(reply[1])
         if room is None:
             return None
         self._remember(room)
@@ -553,11 +141,15 @@ class RedisStore:
                 return known, False
         return await self.load(room_id), True
 
-    async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+    async def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run one of `store.lua`'s scripts (the cluster's leases too) on the fast connection
+        when there is one; calls issued in one turn of the event loop go out in one write."""
         if self._pipe is not None:
-            return await self._pipe.script(_SHA[source], source, keys, args)
-        script = self._commit_script if source is _COMMIT_LUA else self._load_script
-        return await script(keys=keys, args=args)
+            return await self._pipe.script(script, keys, args)
+        registered = self._scripts.get(script)
+        if registered is None:
+            registered = self._scripts[script] = self.redis.register_script(script.source)
+        return await registered(keys=keys, args=args)
 
     def _remember(self, room: Room, *, touch: bool = True) -> None:
         if touch:
@@ -592,14 +184,7 @@ class RedisStore:
             blob = summary = b""
             deadline = None
             created_at = "0"
-        header = pack(
-            {
-                "r": room_id,
-                "v": version,
-                "n": self.node_id,
-                "e": [event_to_wire(event) for event in events],
-            }
-        )
+        header = message_header(room_id, version, self.node_id, events)
         args: list[Any] = [
             room_id,
             "" if old is None else str(old.version),
@@ -615,8 +200,8 @@ class RedisStore:
             *after,
             *released,
         ]
-        result = await self._script(
-            _COMMIT_LUA,
+        result = await self.script(
+            lua.COMMIT,
             [self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines],
             args)
         status = as_text(result[0])
@@ -646,9 +231,8 @@ class RedisStore:
             raw_ids = await self.redis.zrevrange(self.keys.rooms, 0, limit)
         else:
             score, after = decode_cursor(cursor)
-            raw_ids = await self._page_script(
-                keys=[self.keys.rooms], args=[repr(score), after, limit + 1]
-            )
+            raw_ids = await self.script(
+                lua.PAGE, [self.keys.rooms], [repr(score), after, limit + 1])
         more = len(raw_ids) > limit
         ids = [as_text(room_id) for room_id in raw_ids[:limit]]
         if not ids:
@@ -659,7 +243,7 @@ class RedisStore:
         pipe.zscore(self.keys.rooms, ids[-1])
         *summaries, last_score = await pipe.execute()
         # A room closed between the two reads is left out rather than shown half-gone.
-        rooms = [_unpack(raw) for raw in summaries if raw is not None]
+        rooms = [unpack(raw) for raw in summaries if raw is not None]
         next_cursor = None
         if more and last_score is not None:
             next_cursor = encode_cursor(float(last_score), ids[-1])
@@ -700,7 +284,7 @@ class RedisStore:
         if not isinstance(raw, bytes):
             return  # the room is gone
         await self._publish_notice(room_id, events, raw)
-        await self._deliver(room_id, Room.from_dict(_unpack(raw)), list(events))
+        await self._deliver(room_id, Room.from_dict(unpack(raw)), list(events))
 
     async def broadcast(self, room_id: str, events: list[Event]) -> None:
         """Send events that carry no room state (speaking levels) to the other nodes' members.
@@ -712,23 +296,35 @@ class RedisStore:
 
     async def _publish_notice(self, room_id: str, events: list[Event], blob: bytes) -> None:
         # Sequence 0: outside the room's message sequence, so no gap is inferred from it.
-        header = pack(
-            {"r": room_id, "v": 0, "n": self.node_id, "e": [event_to_wire(e) for e in events]}
-        )
+        header = message_header(room_id, 0, self.node_id, events)
         await self.redis.publish(self.keys.events, b"0:" + header + blob)
+
+    async def subscribe(
+        self,
+        channel: str,
+        handle: MessageHandler,
+        *,
+        running: Callable[[], bool],
+        subscribed: asyncio.Event,
+        poll: float,
+        resubscribed: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`store.pubsub.subscribe_forever` on this store's Redis (the cluster's inbox)."""
+        await subscribe_forever(self._feed, channel, handle, running=running,
+                                subscribed=subscribed, poll=poll, resubscribed=resubscribed)
+
+    def _feed(self, channel: str) -> Feed:
+        if self._pipe is not None:
+            # redis-py's PubSub costs ~100 us of Python per message (a timeout, the retry
+            # wrapper, push-message parsing): a plain subscribed connection instead.
+            return self._pipe.feed(channel)
+        return RedisPyFeed(self.redis, channel)
 
     # -- subscriber ---------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        if self._pipe is not None:
-            # redis-py's PubSub costs ~100 us of Python per message (a timeout, the retry
-            # wrapper, push-message parsing): a plain subscribed connection instead.
-            await self._pipe.subscribe_forever(
-                self.keys.events, self._handle, running=lambda: self._running,
-                subscribed=self._subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
-            return
-        await subscribe_forever(
-            self.redis, self.keys.events, self._handle, running=lambda: self._running,
+        await self.subscribe(
+            self.keys.events, self._handle, running=lambda: self._running,
             subscribed=self._subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
 
     async def _handle(self, data: bytes) -> None:
@@ -741,18 +337,13 @@ class RedisStore:
             log.exception("dropping a malformed or failing event batch")
 
     async def _on_message(self, data: bytes) -> None:
-        colon = data.index(b":")
-        seq = int(data[:colon])
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        unpacker.feed(data[colon + 1:])
-        header = unpacker.unpack()
-        blob = data[colon + 1 + unpacker.tell():]
+        seq, header, blob = parse_message(data)
         room_id = str(header["r"])
         own = header["n"] == self.node_id
         if seq == 0:
             # A notice outside the sequence; the origin delivered it itself.
             if not own and self._serves(room_id):
-                await self._deliver(room_id, _room(blob), _events(header["e"]))
+                await self._deliver(room_id, room_from_blob(blob), events_from_wire(header["e"]))
             return
         last = self._seen.get(room_id)
         if last is not None and seq <= last:
@@ -772,10 +363,10 @@ class RedisStore:
             return
         if own:
             return  # delivered by this node's gateway already
-        room = _room(blob)
+        room = room_from_blob(blob)
         if room is not None and room_id in self._known:
             self._remember(room, touch=False)
-        await self._deliver(room_id, room, _events(header["e"]))
+        await self._deliver(room_id, room, events_from_wire(header["e"]))
 
     async def _resync(self, room_id: str) -> None:
         """Messages were lost: hand the sink the current room so clients re-read it."""
@@ -785,7 +376,7 @@ class RedisStore:
             await self._deliver(room_id, None, [Event("room_closed", {"reason": "closed"})])
             return
         self._seen[room_id] = int(seq or 0)
-        await self._deliver(room_id, _room(blob), [Event("room_state")])
+        await self._deliver(room_id, room_from_blob(blob), [Event("room_state")])
 
     async def _resync_all(self) -> None:
         for room_id, last in list(self._seen.items()):
@@ -813,60 +404,7 @@ class RedisStore:
             await result
 
 
-async def subscribe_forever(
-    redis: aioredis.Redis,
-    channel: str,
-    handle: Callable[[bytes], Awaitable[None] | None],
-    *,
-    running: Callable[[], bool],
-    subscribed: asyncio.Event,
-    poll: float,
-    resubscribed: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Hand each message of `channel` to `handle` while `running()`; resubscribe when Redis
-    drops the connection (then `resubscribed()`: what was published meanwhile is lost).
-
-    `subscribed` is set once listening, and also when Redis cannot be reached, so that a
-    start never hangs on a dead Redis. Polls every `poll` seconds to notice `running()`.
-    """
-    first = True
-    while running():
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        lost = False
-        try:
-            await pubsub.subscribe(channel)
-            if not first and resubscribed is not None:
-                await resubscribed()
-            first = False
-            subscribed.set()
-            while running():
-                message = await pubsub.get_message(timeout=poll)
-                if message is not None and message.get("type") == "message":
-                    result = handle(message["data"])
-                    if inspect.isawaitable(result):
-                        await result
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            log.warning("subscription to %s lost (%s); resubscribing", channel, exc)
-            lost = True
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-        if lost:
-            subscribed.set()
-            await asyncio.sleep(RECONNECT_DELAY)
 
 
-def _room(blob: Any) -> Room | None:
-    return Room.from_dict(_unpack(blob)) if blob else None
-
-
-def _events(rows: list[Any]) -> list[Event]:
-    # Connection ids in `_joined` are unique across nodes (the gateway prefixes its node id),
-    # so another node's join can never be taken for one of this node's connections.
-    return [event_from_wire(row) for row in rows]
-
-
-def as_text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else str(value)
+def room_from_blob(blob: Any) -> Room | None:
+    return Room.from_dict(unpack(blob)) if blob else None

@@ -266,5 +266,5 @@ async def test_a_stalled_node_taken_for_dead_brings_its_members_back(redis_url: 
         assert room.members["sitter"].away_until is None
         assert room.seated_users() == {"sitter": 0}
         assert not room.seats[0].away
-        assert await b.store.redis.sismember(a.cluster.presence_key("node-a"),
+        assert await b.store.redis.sismember(a.cluster.keys.presence("node-a"),
                                              f"{room_id}\tsitter")

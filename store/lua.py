@@ -1,0 +1,118 @@
+"""The store's Lua scripts: each runs as one atomic step in Redis.
+
+Sent by SHA (EVALSHA) once Redis has them; `store/resp.py` falls back to EVAL when Redis
+lost its script cache (a restart, SCRIPT FLUSH).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Script:
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+# KEYS: room hash, seated hash, rooms zset, deadlines zset.
+# ARGV: room id, expected version ('' = must not exist), new version, blob ('' = delete),
+#       summary, created_at, deadline ('' = none), channel, header, write ('0' = the room is
+#       unchanged: check the version, publish only), n seated, the seated users, then the users
+#       whose seat in this room is released.
+# The message is "<seq>:" + header + blob, seq counting this room's messages (gap detection:
+# a command that changes nothing keeps the version but still publishes).
+COMMIT = Script("""
+local room_id = ARGV[1]
+local current = redis.call('HGET', KEYS[1], 'v')
+if ARGV[2] == '' then
+  if current then return {'conflict', current} end
+elseif current ~= ARGV[2] then
+  -- The room as it is now: the caller reloads it next, this saves the round trip.
+  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or ''}
+end
+local n = tonumber(ARGV[11])
+if ARGV[10] == '1' then
+  for i = 12, 11 + n do
+    local holder = redis.call('HGET', KEYS[2], ARGV[i])
+    if holder and holder ~= room_id then return {'already_seated', ARGV[i], holder} end
+  end
+  for i = 12 + n, #ARGV do
+    if redis.call('HGET', KEYS[2], ARGV[i]) == room_id then
+      redis.call('HDEL', KEYS[2], ARGV[i])
+    end
+  end
+  for i = 12, 11 + n do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'e', 1)
+if ARGV[4] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], room_id)
+  redis.call('ZREM', KEYS[4], room_id)
+elseif ARGV[10] == '1' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'b', ARGV[4], 's', ARGV[5])
+  redis.call('ZADD', KEYS[3], ARGV[6], room_id)
+  if ARGV[7] == '' then
+    redis.call('ZREM', KEYS[4], room_id)
+  else
+    redis.call('ZADD', KEYS[4], ARGV[7], room_id)
+  end
+end
+redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
+return {'ok'}
+""")
+
+# KEYS: room hash. ARGV: the version the caller holds ('' = none). Returns {} when there is no
+# such room, {v} when the caller's copy is current, else {v, blob}.
+LOAD = Script("""
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return {} end
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGET', KEYS[1], 'b')}
+""")
+
+# Entries after a cursor (score, member) in newest-first order: equal score with a smaller
+# member, then lower scores. KEYS: rooms zset. ARGV: score, member, limit.
+PAGE = Script("""
+local out = {}
+local limit = tonumber(ARGV[3])
+local same = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+for i = #same, 1, -1 do
+  if #out >= limit then break end
+  if same[i] < ARGV[2] then table.insert(out, same[i]) end
+end
+if #out < limit then
+  local lower = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '-inf',
+                           'LIMIT', 0, limit - #out)
+  for _, id in ipairs(lower) do table.insert(out, id) end
+end
+return out
+""")
+
+
+# Leases (cluster/leases.py). KEYS: lease key. ARGV: expected holder, new holder ('' = none:
+# delete), lease ms. Compare-and-set: 1 when it was the expected holder's.
+LEASE_SWAP = Script("""
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[2] == '' then redis.call('DEL', KEYS[1]) return 1 end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+""")
+
+# KEYS: lease key, the key whose existence the lease needs (the room). ARGV: holder, lease ms.
+# 1: renewed; 0: held by another, or the guarded key is gone (then the lease is deleted).
+LEASE_RENEW = Script("""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+""")

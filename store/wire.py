@@ -1,0 +1,87 @@
+"""What the store and the cluster put into Redis: msgpack values, events, list cursors, and
+the event channel's messages.
+
+A channel message is `<seq>:` + header + blob: header is msgpack `{r: room, v: version,
+n: origin node, e: events}`, blob the room after the commit (msgpack of `Room.to_dict()`;
+empty when it closed, or for a notice that carries no state). `seq` counts the room's
+messages (gap detection); 0 marks a notice outside the sequence.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+
+from protocol.errors import ErrorCode
+from rooms.machine import Event, RoomError
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True, default=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    # Event data may carry node-local objects (a connection handle): they mean nothing on another
+    # node, so they travel as their text form.
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def unpack(data: Any) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def as_text(value: Any) -> str:
+    """A Redis reply (bytes, or None for a missing value) as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def event_to_wire(event: Event) -> list[Any]:
+    return [event.type, dict(event.data), None if event.to is None else sorted(event.to)]
+
+
+def event_from_wire(row: Sequence[Any]) -> Event:
+    kind, data, to = row
+    return Event(str(kind), dict(data), None if to is None else frozenset(to))
+
+
+def events_from_wire(rows: list[Any]) -> list[Event]:
+    # Connection ids in `_joined` are unique across nodes (the gateway prefixes its node id),
+    # so another node's join can never be taken for one of this node's connections.
+    return [event_from_wire(row) for row in rows]
+
+
+def message_header(room_id: str, version: int, node_id: str, events: list[Event]) -> bytes:
+    return pack({"r": room_id, "v": version, "n": node_id,
+                 "e": [event_to_wire(event) for event in events]})
+
+
+def parse_message(data: bytes) -> tuple[int, dict[str, Any], bytes]:
+    """(seq, header, blob) of a channel message."""
+    colon = data.index(b":")
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(data[colon + 1:])
+    header = unpacker.unpack()
+    return int(data[:colon]), header, data[colon + 1 + unpacker.tell():]
+
+
+def encode_cursor(score: float, room_id: str) -> str:
+    return base64.urlsafe_b64encode(pack([score, room_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        score, room_id = unpack(raw)
+        return float(score), str(room_id)
+    except (ValueError, TypeError, binascii.Error, msgpack.ExtraData) as exc:
+        raise RoomError(
+            ErrorCode.BAD_REQUEST, "cursor: not a cursor from list_rooms", field="cursor"
+        ) from exc
