@@ -1,7 +1,8 @@
 """Shared plumbing of the media benchmarks: server and peer processes, CPU and /metrics.
 
-CPU is read from /proc/PID/stat (user + system time of every thread of the process), so a
-figure is what the server process itself burnt, whatever else the machine runs.
+The server is `bench.media_server` (the real stack with the bench's send modes), started by
+server/process.py's launcher like every server child. CPU is read from /proc (bench/procstat.py),
+so a figure is what the server process itself burnt, whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -10,91 +11,54 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import shutil
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_SERVING = re.compile(r"serving on (ws://(\S+?):(\d+)/ws) pid (\d+)")
+from bench.procstat import cpu_seconds
+from server.process import REPO_ROOT, ServerProcess, http_get, server_process
+
+MEDIA_SERVER = ("-m", "bench.media_server")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def pinned(cmd: Sequence[str], cpu: str | None) -> list[str]:
-    if cpu is not None and shutil.which("taskset"):
-        return ["taskset", "-c", cpu, *cmd]
-    return list(cmd)
+def cpu_set(cpu: str | None) -> frozenset[int] | None:
+    """`"0"` or `"0,1"` (as `cpus()` hands them out) as a set of CPUs."""
+    return None if cpu is None else frozenset(int(c) for c in cpu.split(","))
 
 
 @dataclass
 class ServerProc:
-    proc: asyncio.subprocess.Process
-    url: str
-    host: str
-    port: int
-    pid: int
+    child: ServerProcess
+
+    @property
+    def url(self) -> str:
+        return self.child.url
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        return cpu_seconds(self.child.pid)
 
     async def metrics(self) -> dict[str, float]:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
-        writer.write(f"GET /metrics HTTP/1.1\r\nHost: {self.host}\r\nConnection: close\r\n\r\n"
-                     .encode())
-        data = await reader.read()
-        writer.close()
-        body = data.split(b"\r\n\r\n", 1)[1].decode()
+        _, _, body = await http_get(self.child.host, self.child.port, "/metrics")
         out: dict[str, float] = {}
-        for line in body.splitlines():
+        for line in body.decode().splitlines():
             name, _, value = line.rpartition(" ")
             with contextlib.suppress(ValueError):
                 out[name] = float(value)
         return out
 
 
+def _show_errors(line: str) -> None:
+    text = line.rstrip()
+    if "Traceback" in text or "ERROR" in text:
+        print(f"  [server] {text}", file=sys.stderr)
+
+
 @contextlib.asynccontextmanager
 async def media_server(*flags: str, cpu: str | None = None) -> AsyncIterator[ServerProc]:
-    proc = await asyncio.create_subprocess_exec(
-        *pinned([sys.executable, "-m", "bench.media_server", *flags], cpu),
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    try:
-        while True:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-            if not line:
-                raise RuntimeError("media server exited before serving")
-            if m := _SERVING.search(line):
-                break
-        server = ServerProc(proc, m.group(1), m.group(2), int(m.group(3)), int(m.group(4)))
-        drain = asyncio.ensure_future(_drain(proc.stdout))
-        yield server
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 15)
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        with contextlib.suppress(Exception):
-            drain.cancel()
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while line := await stream.readline():
-        text = line.decode().rstrip()
-        if "Traceback" in text or "ERROR" in text:
-            print(f"  [server] {text}", file=sys.stderr)
+    async with server_process(*flags, program=MEDIA_SERVER, cpus=cpu_set(cpu), timeout=60,
+                              on_line=_show_errors) as child:
+        yield ServerProc(child)
 
 
 @dataclass
@@ -122,12 +86,14 @@ class PeerProc:
 async def media_peers(url: str, *, rooms: int, talkers: int, silent: int, listeners: int,
                       prefix: str = "w0", cpu: str | None = None) -> AsyncIterator[PeerProc]:
     proc = await asyncio.create_subprocess_exec(
-        *pinned([sys.executable, "-m", "bench.media_peers", "--url", url, "--rooms", str(rooms),
-                 "--talkers", str(talkers), "--silent", str(silent), "--listeners",
-                 str(listeners), "--prefix", prefix], cpu),
-        cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "bench.media_peers", "--url", url, "--rooms", str(rooms),
+        "--talkers", str(talkers), "--silent", str(silent), "--listeners", str(listeners),
+        "--prefix", prefix,
+        cwd=REPO_ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    if (cpus := cpu_set(cpu)) is not None:
+        os.sched_setaffinity(proc.pid, cpus)  # before the interpreter starts any thread
     assert proc.stdout is not None and proc.stdin is not None
     lines: list[str] = []
     try:

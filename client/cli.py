@@ -249,14 +249,14 @@ class RoomSession:
         if tone is None and publish is None and record is None:
             return
         from audio.sources import FileSource, PcmSource, ToneSource
-        from client.media import RoomMedia
+        from client.media import MemberMedia
 
         def source() -> PcmSource:
             if publish is not None:
                 return FileSource(publish, loop=True)
             return ToneSource(float(tone or 0))
 
-        self.media = RoomMedia(self.client, self.room,
+        self.media = MemberMedia(self.client, self.room,
                                source=source if tone is not None or publish is not None else None,
                                record=record, host=self.host)
         try:

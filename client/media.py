@@ -102,7 +102,7 @@ class ClientMedia:
             await self.pc.close()
 
 
-class RoomMedia:
+class MemberMedia:
     """The CLI's media in one room: offers, re-offers when the user's seat changes, records.
 
     A user with a source sends only while they are a speaker (the host, or seated): an

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Iterator
 
 from server.process import ServerChild, server_child
+from server.process import free_port as free_port  # re-exported for the client tests
 
 Server = ServerChild
 
@@ -81,11 +82,3 @@ class Proxy:
         self.accepting = True
         if self._server is not None and not self._server.is_serving():
             self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from client.connection import ClientError, VoiceClient
-from client.media import RoomMedia
+from client.media import MemberMedia
 from tests.support.server import running_server
 
 
@@ -16,7 +16,7 @@ async def test_a_refused_offer_closes_the_clients_peer_connection() -> None:
         VoiceClient.connect(server.url, user="stranger", name="S") as stranger,
     ):
         room = (await host.create_room("x"))["room"]["id"]
-        media = RoomMedia(stranger, room)  # never joined: the offer is refused
+        media = MemberMedia(stranger, room)  # never joined: the offer is refused
         with pytest.raises(ClientError) as refused:
             await media.start(speaking=False)
         assert refused.value.code == "not_in_room"

@@ -3,10 +3,10 @@
 - `running_server(**settings)`: the whole stack in this process on a free loopback port (async
   context manager yielding a `RunningServer`: url, settings, app, service, store, gateway).
 - `server_process(*flags, env=...)`: `run_server.py` as a subprocess on a free port, ready once
-  /healthz answers (async context manager yielding a `ServerProcess`).
+  /healthz answers (server/process.py's launcher; yields a `ServerProcess` with `client()`).
 - `WireClient`: a raw websockets client speaking PROTOCOL.md through `protocol.codec`
   (MessagePack binary frames by default, JSON text frames with `binary=False`).
-- `http_get(host, port, path)`: a bare HTTP/1.1 GET.
+- `http_get(host, port, path)`: a bare HTTP/1.1 GET (from server/process.py).
 """
 
 from __future__ import annotations
@@ -14,28 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-import re
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from protocol import codec
+from server import process
 from server.app import App, build
+from server.process import RUN_SERVER as RUN_SERVER  # re-exported: tests import it from here
+from server.process import START_TIMEOUT
+from server.process import http_get as http_get  # re-exported: tests import it from here
 from server.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RUN_SERVER = REPO_ROOT / "run_server.py"
-START_TIMEOUT = 30.0
 REPLY_TIMEOUT = 10.0
-_SERVING_RE = re.compile(r"serving on (ws://\S+?:(\d+)/ws)")
 
 
 # --- in-process -------------------------------------------------------------------------------
@@ -102,27 +97,16 @@ async def running_server(**overrides: Any) -> AsyncIterator[RunningServer]:
         await app.stop()
 
 
-# --- subprocess -------------------------------------------------------------------------------
+# --- subprocess (server/process.py's launcher, with a test client at hand) -------------------
 
 
 @dataclass
-class ServerProcess:
-    proc: asyncio.subprocess.Process
-    url: str
-    host: str
-    port: int
-    output: list[str] = field(default_factory=list)
+class ServerProcess(process.ServerProcess):
+    """A `run_server.py` child (see server/process.py) whose `client()` says hello."""
 
-    @property
-    def text(self) -> str:
-        return "".join(self.output)
-
-    def terminate(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    async def wait(self, timeout: float = 20.0) -> int:
-        return await asyncio.wait_for(self.proc.wait(), timeout)
+    @classmethod
+    def of(cls, child: process.ServerProcess) -> ServerProcess:
+        return cls(child.proc, child.url, child.host, child.port, child.transcript)
 
     async def client(self, user: str | None = None, *, binary: bool = True,
                      name: str | None = None, token: str | None = None) -> WireClient:
@@ -142,85 +126,8 @@ async def server_process(
     The port is the one the server reports after binding (no race for a "free" port). On exit
     the process gets SIGTERM, then SIGKILL if it does not stop. `env` is added to os.environ.
     """
-    environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(RUN_SERVER), "--host", host, "--port", "0", *flags,
-        cwd=str(REPO_ROOT), env=environ,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    found: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-
-    async def drain() -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace")
-            output.append(line)
-            match = _SERVING_RE.search(line)
-            if match and not found.done():
-                found.set_result((match.group(1), int(match.group(2))))
-        if not found.done():
-            found.set_exception(RuntimeError("server exited before serving:\n" + "".join(output)))
-
-    reader = asyncio.create_task(drain())
-    try:
-        url, port = await asyncio.wait_for(found, timeout)
-        await _wait_healthy(host, port, timeout)
-        yield ServerProcess(proc, url, host, port, output)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(reader, 5)
-
-
-async def _wait_healthy(host: str, port: int, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        with contextlib.suppress(OSError):
-            status, _, _ = await http_get(host, port, "/healthz")
-            if status == 200:
-                return
-        if loop.time() > deadline:
-            raise TimeoutError(f"server on port {port} never became healthy")
-        await asyncio.sleep(0.05)
-
-
-# --- HTTP -------------------------------------------------------------------------------------
-
-
-async def http_get(host: str, port: int, path: str,
-                   headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    """GET `path`; returns (status, headers with lower-case names, body)."""
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
-        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), REPLY_TIMEOUT)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    status = int(status_line.split()[1])
-    parsed = {}
-    for line in header_lines:
-        key, _, value = line.partition(":")
-        parsed[key.strip().lower()] = value.strip()
-    if "content-length" in parsed:
-        body = body[: int(parsed["content-length"])]
-    return status, parsed, body
+    async with process.server_process(*flags, env=env, host=host, timeout=timeout) as child:
+        yield ServerProcess.of(child)
 
 
 # --- a raw protocol client --------------------------------------------------------------------
