@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-# A normal client never comes near these; a flood always does.
-DEFAULT_RATE = 50.0
-"""Requests per second allowed in the long run."""
-DEFAULT_BURST = 100
-"""Requests allowed at once after a quiet spell."""
-
 
 class TokenBucket:
-    """`burst` tokens at most, refilled at `rate` per second; each request takes one."""
+    """`burst` tokens at most, refilled at `rate` per second; each request takes one.
+
+    The server's values (and their defaults) are in `server.settings`."""
 
     __slots__ = ("_last", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> None:
+    def __init__(self, rate: float, burst: int) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate = rate

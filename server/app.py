@@ -95,7 +95,7 @@ class App:
 async def build(settings: Settings, *, media: bool | None = None) -> App:
     """Every part of a server, not yet serving. `media=False` leaves the engine out."""
     store = make_store(settings)
-    service = RoomService(store, settings)
+    service = RoomService(store, grace=settings.grace, host_grace=settings.host_grace)
     gateway = Gateway(settings, service, load_room=service.get_room)
 
     async def sink(room_id: str, room: Room | None, events: list[Event]) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from services.rooms import DEFAULT_GRACE, DEFAULT_HOST_GRACE
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-DEFAULT_GRACE = 15.0
-DEFAULT_HOST_GRACE = 60.0
 # A client's sustained request rate and the burst it may spend at once: far above what a person
-# clicking does, far below what a flood does.
+# clicking does, far below what a flood does. The one definition (the gateway's TokenBucket
+# takes them from here).
 DEFAULT_RATE = 20.0
 DEFAULT_BURST = 40
 DEFAULT_MAX_CONNECTIONS = 10_000

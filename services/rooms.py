@@ -19,23 +19,16 @@ from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import LIST_LIMIT_MAX, CreateRoom, ListRooms
-from rooms.machine import (
-    SYSTEM,
-    Actor,
-    Disconnect,
-    Event,
-    Expire,
-    Outcome,
-    RoomError,
-    apply,
-    check_offer,
-    create_room,
-)
+from rooms.events import Event
+from rooms.machine import apply, check_offer, create_room
 from rooms.model import Room
+from rooms.values import SYSTEM, Actor, Disconnect, Expire, Outcome, RoomError
 from store.base import Conflict, EventSink, RoomStore
 
 log = logging.getLogger(__name__)
 
+# Seconds a dropped member's place is held, and a dropped host's room (server.settings passes
+# the configured values; these are the one set of defaults).
 DEFAULT_GRACE = 15.0
 DEFAULT_HOST_GRACE = 60.0
 # A room that changes under us this many times in a row is too busy: the client may retry.
@@ -61,27 +54,21 @@ class _RoomLock:
 
 
 class RoomService:
-    """The room commands' way to the store.
-
-    `settings` may be any object with `grace` / `host_grace` attributes (seconds); the keyword
-    arguments win over it.
-    """
+    """The room commands' way to the store. `grace` / `host_grace`: seconds a dropped member's
+    place, and a dropped host's room, are held."""
 
     def __init__(
         self,
         store: RoomStore,
-        settings: Any = None,
         *,
-        grace: float | None = None,
-        host_grace: float | None = None,
+        grace: float = DEFAULT_GRACE,
+        host_grace: float = DEFAULT_HOST_GRACE,
         clock: Callable[[], float] = time.time,
         new_room_id: Callable[[], str] = new_room_id,
     ) -> None:
         self.store = store
-        self.grace = float(grace if grace is not None
-                           else getattr(settings, "grace", DEFAULT_GRACE))
-        self.host_grace = float(host_grace if host_grace is not None
-                                else getattr(settings, "host_grace", DEFAULT_HOST_GRACE))
+        self.grace = float(grace)
+        self.host_grace = float(host_grace)
         self.clock = clock
         self._new_room_id = new_room_id
         self._locks: dict[str, _RoomLock] = {}
@@ -191,10 +178,9 @@ class RoomService:
     async def get_room(self, room_id: str) -> Room | None:
         return await self.store.load(room_id)
 
-    load = get_room
-
     async def check_offer(self, actor: Actor, room_id: str) -> Room:
-        """The room, if the actor may connect media to it; else `RoomError`."""
+        """The room, if the actor may connect media to it; else `RoomError`. A `webrtc_offer`'s
+        one load and one membership check: the media engine takes the room from here."""
         room = await self.store.load(room_id)
         check_offer(room, actor)
         assert room is not None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.ratelimit import DEFAULT_BURST, DEFAULT_RATE, TokenBucket
+from protocol.ratelimit import TokenBucket
+from server.settings import DEFAULT_BURST, DEFAULT_RATE
 
 
 def count_allowed(bucket: TokenBucket, times: list[float]) -> int:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,8 +25,9 @@ from protocol.schema import (
     SeatMode,
     TakeSeat,
 )
-from rooms.machine import Event, Outcome, RoomError
+from rooms.events import Event
 from rooms.model import Room
+from rooms.values import Outcome, RoomError
 from services.rooms import MAX_ATTEMPTS, RoomService
 from store.base import Conflict
 from store.memory import MemoryStore
@@ -216,11 +216,9 @@ async def test_room_locks_are_released() -> None:
     assert service._locks == {}
 
 
-async def test_settings_object_and_keywords() -> None:
-    settings = SimpleNamespace(grace=3.0, host_grace=7.0)
-    assert (RoomService(MemoryStore(), settings).grace,
-            RoomService(MemoryStore(), settings).host_grace) == (3.0, 7.0)
-    assert RoomService(MemoryStore(), settings, grace=1.0).grace == 1.0
+async def test_grace_keywords_and_defaults() -> None:
+    service = RoomService(MemoryStore(), grace=3.0, host_grace=7.0)
+    assert (service.grace, service.host_grace) == (3.0, 7.0)
     plain = RoomService(MemoryStore())
     assert (plain.grace, plain.host_grace) == (15.0, 60.0)
 
