@@ -26,18 +26,32 @@ class ErrorCode(StrEnum):
     WRONG_MODE = "wrong_mode"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+    # 1.1
+    NO_SUCH_USER = "no_such_user"
+    NOT_FRIENDS = "not_friends"
+    USER_OFFLINE = "user_offline"
+    BUSY = "busy"
+    ALREADY_IN_CALL = "already_in_call"
+    NO_SUCH_CALL = "no_such_call"
+    NOT_VERIFIED = "not_verified"
 
 
 # PROTOCOL.md: "When several errors apply, the first in this order is given".
-# The room state machine checks in this order; the state errors come last.
+# The room and call machines check in this order; the state errors come last. 1.1's codes:
+# a missing call or user is a lookup like a missing room; `not_verified` is a permission, next
+# to `forbidden`; the call errors follow the version 1 state errors in PROTOCOL.md's order
+# ("Errors of `call`, in this order after the v1 ones").
 PRECEDENCE: tuple[ErrorCode, ...] = (
     ErrorCode.BAD_REQUEST,
     ErrorCode.NOT_AUTHENTICATED,
     ErrorCode.RATE_LIMITED,
     ErrorCode.NO_SUCH_ROOM,
+    ErrorCode.NO_SUCH_CALL,
+    ErrorCode.NO_SUCH_USER,
     ErrorCode.BANNED,
     ErrorCode.NOT_IN_ROOM,
     ErrorCode.FORBIDDEN,
+    ErrorCode.NOT_VERIFIED,
     ErrorCode.WRONG_MODE,
     ErrorCode.NO_SUCH_SEAT,
     ErrorCode.SEAT_LOCKED,
@@ -47,6 +61,10 @@ PRECEDENCE: tuple[ErrorCode, ...] = (
     ErrorCode.NOT_SEATED,
     ErrorCode.ALREADY_REQUESTED,
     ErrorCode.NO_SUCH_REQUEST,
+    ErrorCode.ALREADY_IN_CALL,
+    ErrorCode.NOT_FRIENDS,
+    ErrorCode.USER_OFFLINE,
+    ErrorCode.BUSY,
 )
 
 

@@ -1,7 +1,13 @@
-"""Builders for the three server-to-client wire shapes: reply ok, reply error, event."""
+"""Builders for the three server-to-client wire shapes: reply ok, reply error, event.
+
+Events come in three kinds (PROTOCOL.md): a room's (`room`: its id), a call's (`call`: the
+whole CallState, or for a props event in a call the call's id) and a personal one such as
+`followed` (neither).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -30,3 +36,14 @@ def error_from(exc: ProtocolError, id: int | None = None) -> dict[str, Any]:
 def event(type: str, room: str, **data: Any) -> dict[str, Any]:
     """`{"type": type, "room": room, ...data}` (events carry no id)."""
     return {**data, "type": type, "room": room}
+
+
+def call_event(type: str, call: Mapping[str, Any] | str, **data: Any) -> dict[str, Any]:
+    """`{"type": type, "call": call, ...data}`: `call` is the CallState's wire form for an
+    event of the call's life, or the call id for a props event in a call."""
+    return {**data, "type": type, "call": call if isinstance(call, str) else dict(call)}
+
+
+def personal_event(type: str, **data: Any) -> dict[str, Any]:
+    """`{"type": type, ...data}`: an event about the user, in no room or call (`followed`)."""
+    return {**data, "type": type}

@@ -2,12 +2,16 @@
 
 The field rules are data: `RULES` maps each wire field name to one `Rule`, and
 every request dataclass in `protocol.schema` is checked field by field against
-it. Unknown extra fields are tolerated (PROTOCOL.md lets clients send more).
+it. A few verbs give a field its own bounds (`TYPE_RULES`: `list_members`' larger
+`limit`, `match_join`'s `city` choice). A targeted verb (`schema.TARGETED`) takes
+exactly one of `room` or `call`. Unknown extra fields are tolerated (PROTOCOL.md
+lets clients send more).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -17,7 +21,7 @@ from typing import Any
 
 from protocol import schema
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.schema import Command, SeatMode
+from protocol.schema import CityChoice, Command, Deck, Effect, SeatMode, Which
 
 # Request ids must survive a round trip through any client (JavaScript numbers).
 MAX_ID = 2**53 - 1
@@ -28,6 +32,11 @@ AUTO_CHATROOM_MAX = 1000
 
 ROOM_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 USER_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+APP_RE = re.compile(r"[a-z0-9_-]{1,32}")
+CALL_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CATALOGUE_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+CALL_MAX = 64
+CATALOGUE_ID_MAX = 64
 
 
 class RequestError(ProtocolError):
@@ -80,7 +89,12 @@ def _has_surrogates(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """How one wire field is checked. `kind` is "str", "int", "bool" or "enum"."""
+    """How one wire field is checked.
+
+    `kind` is "str", "int", "float", "bool", "enum" or "list". A "list" is a list of at
+    most `max` items, each checked by `item`; repeated items are kept once, in order, and
+    the list is stored as a tuple.
+    """
 
     kind: str
     min: int = 0
@@ -90,8 +104,14 @@ class Rule:
     clean: Callable[[str], str] | None = None
     not_blank: bool = False
     enum: type[StrEnum] | None = None
+    item: Rule | None = None
 
     def describe(self) -> str:
+        if self.kind == "list":
+            assert self.item is not None
+            return f"a list of at most {self.max} items, each {self.item.describe()}"
+        if self.kind == "float":
+            return f"a number from {self.min} to {self.max}"
         if self.kind == "int":
             upper = f" and <= {self.max}" if self.max is not None else ""
             return f"an integer >= {self.min}{upper}"
@@ -117,6 +137,21 @@ class Rule:
             ok = isinstance(value, int) and not isinstance(value, bool)
             if ok and value >= self.min and (self.max is None or value <= self.max):
                 return value
+        elif self.kind == "float":
+            # isfinite first: a huge JSON integer cannot become a float.
+            ok = isinstance(value, float) and math.isfinite(value)
+            ok = ok or (isinstance(value, int) and not isinstance(value, bool))
+            if ok and self.min <= value <= (self.max or 0):
+                return float(value)
+        elif self.kind == "list":
+            assert self.item is not None and self.max is not None
+            if isinstance(value, list) and len(value) <= self.max:
+                try:
+                    items = [self.item.check(field, item) for item in value]
+                except ProtocolError:
+                    pass
+                else:
+                    return tuple(dict.fromkeys(items))
         elif self.kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -161,12 +196,40 @@ RULES: dict[str, Rule] = {
     "ban": Rule("bool"),
     "text": Rule("str", 1, schema.CHAT_MAX, clean=_clean_text, not_blank=True),
     "sdp": Rule("str", 1, schema.SDP_MAX),
+    # 1.1
+    "app": Rule("str", 1, schema.APP_MAX, APP_RE, "a-z 0-9 _ -"),
+    "verified": Rule("bool"),
+    "city": Rule("str", 0, schema.CITY_MAX, clean=_clean_label),
+    "tags": Rule("list", 0, schema.TAGS_MAX, item=Rule("str", 1, schema.TAG_MAX,
+                                                       clean=_clean_label)),
+    "bio": Rule("str", 0, schema.BIO_MAX, clean=_clean_text),
+    "which": Rule("enum", enum=Which),
+    "call": Rule("str", 1, CALL_MAX, CALL_ID_RE, "A-Z a-z 0-9 _ -"),
+    "video": Rule("bool"),
+    "reason": Rule("str", 1, schema.REASON_MAX, clean=_clean_label, not_blank=True),
+    "effect": Rule("enum", enum=Effect),
+    "sound": Rule("str", 1, CATALOGUE_ID_MAX, CATALOGUE_ID_RE, "A-Z a-z 0-9 _ . -"),
+    "track": Rule("str", 1, CATALOGUE_ID_MAX, CATALOGUE_ID_RE, "A-Z a-z 0-9 _ . -"),
+    "loop": Rule("bool"),
+    "volume": Rule("float", 0, 1),
+    "count": Rule("int", 1, schema.DICE_MAX),
+    "deck": Rule("enum", enum=Deck),
+}
+
+# A field whose bounds differ for one verb: verb -> field -> rule (else RULES applies).
+TYPE_RULES: dict[str, dict[str, Rule]] = {
+    "list_members": {"limit": Rule("int", 1, schema.MEMBERS_LIMIT_MAX)},
+    "match_join": {"city": Rule("enum", enum=CityChoice)},
 }
 
 _MISSING = object()
 
 
-def _field_specs(cls: type) -> tuple[tuple[str, Rule, Any], ...]:
+FieldSpec = tuple[str, Rule, Any]
+
+
+def _field_specs(kind: str, cls: type) -> tuple[FieldSpec, ...]:
+    rules = {**RULES, **TYPE_RULES.get(kind, {})}
     specs = []
     for f in dataclasses.fields(cls):
         if f.default is not dataclasses.MISSING:
@@ -175,14 +238,52 @@ def _field_specs(cls: type) -> tuple[tuple[str, Rule, Any], ...]:
             default = f.default_factory()
         else:
             default = _MISSING
-        specs.append((f.name, RULES[f.name], default))
+        specs.append((f.name, rules[f.name], default))
     return tuple(specs)
 
 
 # Precomputed once: (field name, rule, default or _MISSING) for every request type.
-SPECS: dict[str, tuple[type, tuple[tuple[str, Rule, Any], ...]]] = {
-    name: (cls, _field_specs(cls)) for name, cls in schema.REQUEST_TYPES.items()
+SPECS: dict[str, tuple[type, tuple[FieldSpec, ...]]] = {
+    name: (cls, _field_specs(name, cls)) for name, cls in schema.ALL_REQUEST_TYPES.items()
 }
+# The `call` forms of targeted verbs that have one (webrtc_offer -> CallOffer).
+CALL_FORM_SPECS: dict[str, tuple[type, tuple[FieldSpec, ...]]] = {
+    name: (cls, _field_specs(name, cls)) for name, cls in schema.CALL_FORMS.items()
+}
+
+
+def rule_for(kind: str, field: str) -> Rule:
+    """The rule `field` is checked by in a request of type `kind`."""
+    return TYPE_RULES.get(kind, {}).get(field) or RULES[field]
+
+
+def _given(obj: dict[str, Any], name: str) -> bool:
+    # null means absent for every optional field, the targets included.
+    return obj.get(name) is not None
+
+
+def _target_form(
+    kind: str, obj: dict[str, Any], rid: int, spec: tuple[type, tuple[FieldSpec, ...]]
+) -> tuple[type, tuple[FieldSpec, ...]]:
+    """Check that exactly one target is given; the spec of the form it selects."""
+    room, call = (_given(obj, name) for name in schema.TARGET_FIELDS)
+    if room and call:
+        raise RequestError(
+            ErrorCode.BAD_REQUEST,
+            "field 'call' must be absent when 'room' is given (exactly one target)",
+            id=rid,
+            field="call",
+        )
+    if not room and not call:
+        raise RequestError(
+            ErrorCode.BAD_REQUEST,
+            "field 'room' is required, or 'call' instead (exactly one target)",
+            id=rid,
+            field="room",
+        )
+    if call and kind in CALL_FORM_SPECS:
+        return CALL_FORM_SPECS[kind]
+    return spec
 
 
 def parse_id(obj: dict[str, Any]) -> int | None:
@@ -212,6 +313,8 @@ def parse_request(obj: dict[str, Any]) -> tuple[int, Command]:
     if spec is None:
         shown = kind if len(kind) <= 40 else kind[:40] + "..."
         raise RequestError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {shown!r}", id=rid)
+    if kind in schema.TARGETED:
+        spec = _target_form(kind, obj, rid, spec)
     cls, fields = spec
     values: dict[str, Any] = {}
     for name, rule, default in fields:

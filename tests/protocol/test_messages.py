@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from protocol.codec import decode, encode
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import error, error_from, event, ok
+from protocol.messages import call_event, error, error_from, event, ok, personal_event
 from protocol.validate import RequestError
 
 
@@ -44,3 +44,18 @@ def test_event() -> None:
     assert ev == {"type": "seat_changed", "room": "r1", "seat": {"index": 0, "user": None}}
     assert "id" not in ev
     assert decode(encode(ev, True)) == ev
+
+
+def test_call_event_carries_the_state_or_the_id() -> None:
+    state = {"id": "c1", "state": "ringing"}
+    ev = call_event("call_incoming", state)
+    assert ev == {"type": "call_incoming", "call": state}
+    assert "room" not in ev and "id" not in ev
+    ev = call_event("game_event", "c1", user="u", game="dice")
+    assert ev == {"type": "game_event", "call": "c1", "user": "u", "game": "dice"}
+    assert decode(encode(ev, False)) == ev
+
+
+def test_personal_event_has_no_room_or_call() -> None:
+    ev = personal_event("followed", user="ann", name="Ann", mutual=True)
+    assert ev == {"type": "followed", "user": "ann", "name": "Ann", "mutual": True}

@@ -10,9 +10,9 @@ import pytest
 from protocol import schema
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import SeatMode
-from protocol.validate import MAX_ID, RULES, RequestError, parse_request
+from protocol.validate import MAX_ID, RULES, TYPE_RULES, RequestError, parse_request
 
-# A minimal valid request of every type (required fields only).
+# A minimal valid request of every type (required fields only; a targeted verb's room form).
 MINIMAL: dict[str, dict[str, Any]] = {
     "hello": {},
     "create_room": {"title": "Evening talk"},
@@ -42,9 +42,53 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "set_admin": {"room": "r1", "user": "bob", "admin": False},
     "chat": {"room": "r1", "text": "hi"},
     "webrtc_offer": {"room": "r1", "sdp": "v=0\r\n"},
+    # 1.1
+    "list_members": {"room": "r1"},
+    "set_profile": {},
+    "get_profile": {"user": "bob"},
+    "follow": {"user": "bob"},
+    "unfollow": {"user": "bob"},
+    "list_follows": {"which": "friends"},
+    "block": {"user": "bob"},
+    "unblock": {"user": "bob"},
+    "call": {"user": "bob"},
+    "answer_call": {"call": "c1"},
+    "decline_call": {"call": "c1"},
+    "hangup": {"call": "c1"},
+    "list_calls": {},
+    "match_join": {},
+    "match_leave": {},
+    "report": {"user": "bob", "reason": "spam"},
+    "set_voice_effect": {"room": "r1", "effect": "robot"},
+    "list_sounds": {},
+    "play_sound": {"room": "r1", "sound": "applause"},
+    "list_music": {},
+    "play_music": {"room": "r1", "track": "night.mp3"},
+    "stop_music": {"room": "r1"},
+    "set_music_volume": {"room": "r1", "volume": 0.5},
+    "roll_dice": {"room": "r1"},
+    "draw_card": {"room": "r1", "deck": "truth"},
+    "start_recording": {"room": "r1"},
+    "stop_recording": {"room": "r1"},
 }
 
-# A valid value for every optional field.
+
+def call_form(kind: str) -> dict[str, Any]:
+    """A targeted verb's minimal request aimed at a call instead of a room."""
+    params = {k: v for k, v in MINIMAL[kind].items() if k != "room"}
+    return {**params, "call": "c1"}
+
+
+# Every form a request can take: (kind, minimal params, the class it parses to).
+FORMS: list[tuple[str, dict[str, Any], type]] = [
+    (kind, MINIMAL[kind], schema.ALL_REQUEST_TYPES[kind]) for kind in sorted(MINIMAL)
+] + [
+    (kind, call_form(kind), schema.CALL_FORMS.get(kind, schema.ALL_REQUEST_TYPES[kind]))
+    for kind in sorted(schema.TARGETED)
+]
+FORM_IDS = [f"{kind}-{'call' if 'call' in params else 'room'}" for kind, params, _ in FORMS]
+
+# A valid value for every optional field (PER_KIND first).
 OPTIONAL_VALUES: dict[str, Any] = {
     "token": "a.b.c",
     "user": "bob.smith-2_",
@@ -57,6 +101,18 @@ OPTIONAL_VALUES: dict[str, Any] = {
     "note": "let me sing",
     "seat": 0,
     "ban": True,
+    "app": "duoshan",
+    "verified": True,
+    "city": "Chengdu",
+    "tags": ["music", "hiking"],
+    "bio": "I sing.\nBadly.",
+    "video": True,
+    "count": 5,
+    "loop": True,
+}
+PER_KIND_VALUES: dict[tuple[str, str], Any] = {
+    ("match_join", "city"): "same",
+    ("list_members", "limit"): 200,
 }
 
 # Values each field must refuse.
@@ -78,77 +134,145 @@ BAD_VALUES: dict[str, list[Any]] = {
     "ban": [0, 1, "true"],
     "text": ["", "   \n\t ", "x" * 501, 5, True, None, ["hi"], "\udc80"],
     "sdp": ["", "s" * (schema.SDP_MAX + 1), 5, True, None],
+    # 1.1
+    "app": ["", "Douyin", "a" * 33, "with space", "d.y", 5, True, None, ["main"]],
+    "verified": [0, 1, "true", None],
+    "city": ["c" * 65, 5, True, ["Chengdu"], "\ud800"],
+    "tags": [
+        "music", ["t"] * 11, [""], ["  "], ["t" * 25], [5], [None], [["x"]], {"t": 1}, 5, True,
+        [f"t{i}" for i in range(11)],
+    ],
+    "bio": ["b" * 141, 5, True, ["bio"]],
+    "which": ["", "Friends", "mutual", "all", 1, True, None],
+    "call": ["", "c" * 65, "has space", "dot.ted", 5, True, ["c1"]],
+    "video": [0, 1, "true"],
+    "reason": ["", "   ", "r" * 141, 5, True, None, ["spam"]],
+    "effect": ["", "ROBOT", "chipmunk", 1, True, None],
+    "sound": ["", "s" * 65, "a/b", "has space", 5, True, None, ["applause"]],
+    "track": ["", "t" * 65, "../x", 5, True, None],
+    "loop": [0, 1, "true"],
+    "volume": [-0.01, 1.01, 2, -1, float("nan"), float("inf"), True, "0.5", None, 10**400],
+    "count": [0, 6, -1, True, 2.0, "2", None],
+    "deck": ["", "Truth", "joker", 1, True, None],
+}
+PER_KIND_BAD: dict[tuple[str, str], list[Any]] = {
+    ("list_members", "limit"): [0, 201, -5, True, 10.0, "10", None],
+    ("match_join", "city"): ["", "SAME", "Chengdu", "near", 1, True, None],
 }
 
 
-def fields_of(kind: str) -> list[dataclasses.Field[Any]]:
-    return list(dataclasses.fields(schema.REQUEST_TYPES[kind]))
+def fields_of(cls: type) -> list[dataclasses.Field[Any]]:
+    return list(dataclasses.fields(cls))
 
 
 def required(field: dataclasses.Field[Any]) -> bool:
     return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
 
 
+def form_fields(kind: str, params: dict[str, Any], cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields a form checks: a targeted verb's other target is not part of the form."""
+    fields = fields_of(cls)
+    if kind in schema.TARGETED:
+        other = "room" if "call" in params else "call"
+        fields = [f for f in fields if f.name != other]
+    return fields
+
+
 def test_tables_cover_every_type_and_field() -> None:
-    assert set(MINIMAL) == set(schema.REQUEST_TYPES)
-    every_field = {f.name for kind in schema.REQUEST_TYPES for f in fields_of(kind)}
+    assert set(MINIMAL) == set(schema.ALL_REQUEST_TYPES)
+    assert not set(schema.REQUEST_TYPES) & set(schema.REQUEST_TYPES_1_1)
+    every_field = {f.name for _, _, cls in FORMS for f in fields_of(cls)}
     assert every_field == set(RULES) == set(BAD_VALUES)
+    assert set(PER_KIND_BAD) == {(k, f) for k, rules in TYPE_RULES.items() for f in rules}
+    assert set(schema.TYPE_OF.values()) == set(schema.ALL_REQUEST_TYPES)
 
 
-@pytest.mark.parametrize("kind", sorted(MINIMAL))
-def test_minimal_request_parses(kind: str) -> None:
-    rid, cmd = parse_request({"id": 12, "type": kind, **MINIMAL[kind]})
+def test_version_1_table_is_unchanged() -> None:
+    # Version 1 code (the room machine, the gateway's fuzz test) iterates this table.
+    assert len(schema.REQUEST_TYPES) == 28
+    assert schema.REQUEST_TYPES["webrtc_offer"] is schema.WebrtcOffer
+
+
+@pytest.mark.parametrize(("kind", "params", "cls"), FORMS, ids=FORM_IDS)
+def test_minimal_request_parses(kind: str, params: dict[str, Any], cls: type) -> None:
+    rid, cmd = parse_request({"id": 12, "type": kind, **params})
     assert rid == 12
-    assert type(cmd) is schema.REQUEST_TYPES[kind]
-    for key, value in MINIMAL[kind].items():
+    assert type(cmd) is cls
+    assert schema.TYPE_OF[type(cmd)] == kind
+    for key, value in params.items():
         assert getattr(cmd, key) == value
 
 
-@pytest.mark.parametrize("kind", sorted(MINIMAL))
-def test_unknown_extra_fields_are_tolerated(kind: str) -> None:
-    obj = {"id": 1, "type": kind, **MINIMAL[kind], "extra": [1, {"x": None}], "v": 2}
+@pytest.mark.parametrize(("kind", "params", "cls"), FORMS, ids=FORM_IDS)
+def test_unknown_extra_fields_are_tolerated(kind: str, params: dict[str, Any], cls: type) -> None:
+    obj = {"id": 1, "type": kind, **params, "extra": [1, {"x": None}], "v": 2}
     _, cmd = parse_request(obj)
-    assert type(cmd) is schema.REQUEST_TYPES[kind]
+    assert type(cmd) is cls
 
 
-@pytest.mark.parametrize("kind", sorted(MINIMAL))
-def test_optional_fields_accept_valid_values(kind: str) -> None:
-    optional = {f.name: OPTIONAL_VALUES[f.name] for f in fields_of(kind) if not required(f)}
-    _, cmd = parse_request({"id": 1, "type": kind, **MINIMAL[kind], **optional})
+def optional_value(kind: str, field: str) -> Any:
+    return PER_KIND_VALUES.get((kind, field), OPTIONAL_VALUES.get(field))
+
+
+@pytest.mark.parametrize(("kind", "params", "cls"), FORMS, ids=FORM_IDS)
+def test_optional_fields_accept_valid_values(kind: str, params: dict[str, Any], cls: type) -> None:
+    optional = {
+        f.name: optional_value(kind, f.name)
+        for f in form_fields(kind, params, cls)
+        if not required(f) and f.name not in params
+    }
+    _, cmd = parse_request({"id": 1, "type": kind, **params, **optional})
     for key, value in optional.items():
-        assert getattr(cmd, key) == value
+        expected = tuple(value) if isinstance(value, list) else value
+        assert getattr(cmd, key) == expected
 
 
 REQUIRED_CASES = [
-    (kind, f.name) for kind in sorted(MINIMAL) for f in fields_of(kind) if required(f)
+    (kind, params, f.name)
+    for kind, params, cls in FORMS
+    for f in form_fields(kind, params, cls)
+    if required(f) or (kind in schema.TARGETED and f.name in schema.TARGET_FIELDS)
 ]
 
 
-@pytest.mark.parametrize(("kind", "field"), REQUIRED_CASES)
-def test_missing_required_field_is_bad_request_naming_it(kind: str, field: str) -> None:
-    obj = {"id": 5, "type": kind, **MINIMAL[kind]}
+@pytest.mark.parametrize(("kind", "params", "field"), REQUIRED_CASES)
+def test_missing_required_field_is_bad_request_naming_it(
+    kind: str, params: dict[str, Any], field: str
+) -> None:
+    obj = {"id": 5, "type": kind, **params}
     del obj[field]
     with pytest.raises(RequestError) as info:
         parse_request(obj)
     assert info.value.code is ErrorCode.BAD_REQUEST
     assert info.value.id == 5
-    assert info.value.field == field
-    assert f"field '{field}'" in info.value.message
+    # A missing target is reported as the version 1 field, `room`.
+    named = "room" if field in schema.TARGET_FIELDS and kind in schema.TARGETED else field
+    assert info.value.field == named
+    assert f"field '{named}'" in info.value.message
+
+
+def bad_values(kind: str, field: str) -> list[Any]:
+    return PER_KIND_BAD.get((kind, field), BAD_VALUES[field])
 
 
 BAD_CASES = [
-    (kind, f.name, value)
-    for kind in sorted(MINIMAL)
-    for f in fields_of(kind)
-    for value in BAD_VALUES[f.name]
-    # null means "absent" for fields whose default is None.
-    if not (value is None and f.default is None)
+    (kind, params, f.name, value)
+    for kind, params, cls in FORMS
+    for f in form_fields(kind, params, cls)
+    for value in bad_values(kind, f.name)
+    # null means "absent" for fields whose default is None; a null target is a missing one.
+    if not (
+        value is None
+        and (f.default is None or (kind in schema.TARGETED and f.name in schema.TARGET_FIELDS))
+    )
 ]
 
 
-@pytest.mark.parametrize(("kind", "field", "value"), BAD_CASES)
-def test_bad_value_is_bad_request_naming_the_field(kind: str, field: str, value: Any) -> None:
-    obj = {"id": 9, "type": kind, **MINIMAL[kind], field: value}
+@pytest.mark.parametrize(("kind", "params", "field", "value"), BAD_CASES)
+def test_bad_value_is_bad_request_naming_the_field(
+    kind: str, params: dict[str, Any], field: str, value: Any
+) -> None:
+    obj = {"id": 9, "type": kind, **params, field: value}
     with pytest.raises(RequestError) as info:
         parse_request(obj)
     exc = info.value
@@ -264,3 +388,112 @@ def test_null_optional_fields_mean_absent() -> None:
     assert cmd == schema.AcceptMic(room="r", user="u", seat=None)
     _, cmd = parse_request({"id": 1, "type": "hello", "token": None, "user": None, "name": None})
     assert cmd == schema.Hello()
+
+
+# -- version 1.1 specifics -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(schema.TARGETED))
+def test_both_targets_is_bad_request_naming_call(kind: str) -> None:
+    obj = {"id": 2, "type": kind, **MINIMAL[kind], "call": "c1"}
+    with pytest.raises(RequestError) as info:
+        parse_request(obj)
+    assert info.value.code is ErrorCode.BAD_REQUEST
+    assert info.value.field == "call"
+    assert "exactly one target" in info.value.message
+
+
+@pytest.mark.parametrize("kind", sorted(schema.TARGETED))
+@pytest.mark.parametrize(
+    "nulls", [{}, {"room": None}, {"call": None}, {"room": None, "call": None}]
+)
+def test_no_target_is_bad_request_naming_room(kind: str, nulls: dict[str, Any]) -> None:
+    params = {k: v for k, v in MINIMAL[kind].items() if k != "room"}
+    with pytest.raises(RequestError) as info:
+        parse_request({"id": 2, "type": kind, **params, **nulls})
+    assert info.value.code is ErrorCode.BAD_REQUEST
+    assert info.value.field == "room"
+    assert "'call'" in info.value.message
+
+
+def test_target_property_names_the_one_given() -> None:
+    _, cmd = parse_request({"id": 1, "type": "roll_dice", "call": "c9", "room": None})
+    assert isinstance(cmd, schema.RollDice)
+    assert cmd.target == (schema.TargetKind.CALL, "c9")
+    assert cmd.count == 1
+    _, cmd = parse_request({"id": 1, "type": "draw_card", "room": "r1", "deck": "icebreaker"})
+    assert isinstance(cmd, schema.DrawCard)
+    assert cmd.target == (schema.TargetKind.ROOM, "r1")
+    assert cmd.deck is schema.Deck.ICEBREAKER
+
+
+def test_webrtc_offer_forms() -> None:
+    _, room_offer = parse_request({"id": 1, "type": "webrtc_offer", "room": "r", "sdp": "v=0"})
+    assert room_offer == schema.WebrtcOffer(room="r", sdp="v=0")
+    _, call_offer = parse_request({"id": 1, "type": "webrtc_offer", "call": "c", "sdp": "v=0"})
+    assert call_offer == schema.CallOffer(call="c", sdp="v=0")
+    assert schema.TYPE_OF[schema.CallOffer] == "webrtc_offer"
+
+
+def test_hello_defaults_and_development_fields() -> None:
+    _, cmd = parse_request({"id": 1, "type": "hello", "user": "ann"})
+    assert cmd == schema.Hello(user="ann", app="main", verified=False, city=None)
+    _, cmd = parse_request(
+        {"id": 1, "type": "hello", "user": "ann", "app": "douyin", "verified": True,
+         "city": " Chengdu\x00 "}
+    )
+    assert cmd == schema.Hello(user="ann", app="douyin", verified=True, city="Chengdu")
+
+
+def test_set_profile_absent_fields_stay_none_and_empty_values_clear() -> None:
+    _, cmd = parse_request({"id": 1, "type": "set_profile"})
+    assert cmd == schema.SetProfile(city=None, tags=None, bio=None)
+    _, cmd = parse_request({"id": 1, "type": "set_profile", "city": "", "tags": [], "bio": ""})
+    assert cmd == schema.SetProfile(city="", tags=(), bio="")
+
+
+def test_tags_are_cleaned_and_kept_once_in_order() -> None:
+    tags = [" music ", "hiking", "music", "\x07cats", "猫" * 24]
+    _, cmd = parse_request({"id": 1, "type": "set_profile", "tags": tags})
+    assert isinstance(cmd, schema.SetProfile)
+    assert cmd.tags == ("music", "hiking", "cats", "猫" * 24)
+
+
+def test_tag_and_bio_bounds_are_inclusive() -> None:
+    tags = [f"t{i:02d}" + "x" * 21 for i in range(schema.TAGS_MAX)]
+    _, cmd = parse_request(
+        {"id": 1, "type": "set_profile", "tags": tags, "bio": "b" * 140, "city": "c" * 64}
+    )
+    assert isinstance(cmd, schema.SetProfile)
+    assert cmd.tags == tuple(tags) and all(len(t) == schema.TAG_MAX for t in tags)
+    _, cmd = parse_request({"id": 1, "type": "match_join", "tags": tags})
+    assert isinstance(cmd, schema.MatchJoin)
+    assert cmd.city is schema.CityChoice.ANY and len(cmd.tags or ()) == schema.TAGS_MAX
+
+
+def test_tags_message_names_the_bounds() -> None:
+    with pytest.raises(RequestError) as info:
+        parse_request({"id": 1, "type": "set_profile", "tags": ["x" * 25]})
+    assert info.value.message == (
+        "field 'tags' must be a list of at most 10 items, each a string of 1 to 24 characters"
+    )
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, 0.0), (1, 1.0), (0.25, 0.25), (1.0, 1.0)])
+def test_volume_takes_integers_and_floats(value: Any, expected: float) -> None:
+    _, cmd = parse_request({"id": 1, "type": "set_music_volume", "room": "r", "volume": value})
+    assert isinstance(cmd, schema.SetMusicVolume)
+    assert cmd.volume == expected and type(cmd.volume) is float
+
+
+def test_list_members_limit_is_its_own() -> None:
+    _, cmd = parse_request({"id": 1, "type": "list_members", "room": "r"})
+    assert cmd == schema.ListMembers(room="r", limit=100, cursor=None)
+    assert parse_request({"id": 1, "type": "list_members", "room": "r", "limit": 200})
+    with pytest.raises(RequestError):
+        parse_request({"id": 1, "type": "list_rooms", "limit": 200})
+
+
+def test_report_reason_is_cleaned() -> None:
+    _, cmd = parse_request({"id": 1, "type": "report", "user": "u", "reason": " rude\x00 "})
+    assert cmd == schema.Report(user="u", reason="rude")
