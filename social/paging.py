@@ -1,0 +1,52 @@
+"""Paging of follow lists: an opaque cursor that stays valid while the list changes.
+
+A list is sorted by user id and the cursor carries the last id a page showed, so the next
+page starts right after it whoever was added or removed meanwhile: no one is shown twice,
+and no one present through the whole walk is skipped. The cursor is base64 so that clients
+treat it as opaque (its form may change).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from protocol.errors import ErrorCode
+from protocol.validate import USER_ID_RE
+from social.errors import SocialError
+
+T = TypeVar("T")
+_PREFIX = "u:"
+
+
+def encode_cursor(last_user: str) -> str:
+    return base64.urlsafe_b64encode((_PREFIX + last_user).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The last user id of the previous page; `bad_request` (field `cursor`) if forged."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    user = raw[len(_PREFIX):]
+    if not raw.startswith(_PREFIX) or USER_ID_RE.fullmatch(user) is None:
+        raise SocialError(ErrorCode.BAD_REQUEST, "field 'cursor' must be a cursor this "
+                          "server gave", field="cursor")
+    return user
+
+
+def page(
+    items: Sequence[T], limit: int, cursor: str | None, *, key: Callable[[T], str]
+) -> tuple[list[T], str | None]:
+    """One page of `items` (sorted by `key`, a user id) after `cursor`, and the next cursor
+    (None on the last page). O(log n + limit)."""
+    if limit < 1:
+        raise SocialError(ErrorCode.BAD_REQUEST, "field 'limit' must be >= 1", field="limit")
+    start = 0 if cursor is None else bisect_right(items, decode_cursor(cursor), key=key)
+    chunk = list(items[start:start + limit])
+    more = start + limit < len(items)
+    return chunk, (encode_cursor(key(chunk[-1])) if more and chunk else None)
