@@ -33,9 +33,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.signaling import LeanClient
+from bench.lean_client import LeanClient
+from bench.procstat import children_cpu
 from client.connection import ClientError
-from client.load import percentile
+from client.load.stats import percentile
+from server.process import RedisServer, cluster_nodes
 
 NODES = 3
 GOAL_OPS = 2000.0
@@ -137,8 +139,6 @@ async def probe(sender: Client, receivers: Sequence[Client], room_id: str, inter
 
 @contextlib.asynccontextmanager
 async def cluster(redis_url: str) -> AsyncIterator[list[str]]:
-    from tests.support.cluster import cluster_nodes
-
     ids = [f"bench{i + 1}" for i in range(NODES)]
     async with cluster_nodes(redis_url, ids, "--no-media", *RATE_FLAGS) as nodes:
         yield [node.url for node in nodes]
@@ -153,8 +153,6 @@ async def make_room(host: Client, seats: int) -> str:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.support.redis import RedisServer
-
     server = RedisServer()
     server.start()
     clients: list[Client] = []
@@ -270,24 +268,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _children_cpu() -> dict[str, float]:
     """CPU seconds so far of the children: the node processes together, and redis-server."""
-    totals = {"nodes": 0.0, "redis": 0.0}
-    for pid in _child_pids(os.getpid()):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            with open(f"/proc/{pid}/stat") as fh:
-                stat = fh.read()
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat.rsplit(")", 1)[1].split()
-            seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            totals["redis" if comm.startswith("redis") else "nodes"] += seconds
-    return totals
-
-
-def _child_pids(parent: int) -> list[int]:
-    try:
-        with open(f"/proc/{parent}/task/{parent}/children") as fh:
-            return [int(pid) for pid in fh.read().split()]
-    except OSError:
-        return []
+    return children_cpu(os.getpid(), group="redis", others="nodes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

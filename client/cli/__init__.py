@@ -1,0 +1,80 @@
+"""`python -m client`: list rooms, host a room, join one, or run a load test.
+
+    python -m client --url ws://127.0.0.1:8765/ws --name Ada host --title "Evening talk"
+    python -m client --name Bob join ROOM --request-mic
+    python -m client rooms
+    python -m client load --clients 50 --rooms 5 --duration 20
+
+Each subcommand is one `Command` entry in `COMMANDS` and one module (client/cli/rooms.py,
+host.py, join.py; `load` is client/load/): a function adding its flags and an async
+function running it, so a new flag (say, media options for `host` and `join`) is one
+`add_argument` in the right place, and a new mode (calls, matching) one more module.
+Output is one line per event, flushed, so other programs can read it; when they stop
+reading (`python -m client rooms | head -1`) the CLI ends quietly with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from client import load
+from client.cli import host, join, rooms
+from client.cli.options import add_connection_arguments
+from client.cli.output import format_event, format_seat, format_state, say
+from client.connection import ClientError
+
+__all__ = ["COMMANDS", "Command", "build_parser", "format_event", "format_seat",
+           "format_state", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Awaitable[int]]
+
+
+COMMANDS: list[Command] = [
+    Command("rooms", "list the open rooms", rooms.add_arguments, rooms.run),
+    Command("host", "create a room and host it", host.add_arguments, host.run),
+    Command("join", "join a room as audience", join.add_arguments, join.run),
+    Command("load", "many clients with realistic churn; prints latencies and errors",
+            load.add_arguments, load.run),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m client", description=__doc__.split("\n")[0])
+    add_connection_arguments(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub_parser)
+        add_connection_arguments(sub_parser, again=True)
+        sub_parser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(args.run(args))
+    except ClientError as exc:
+        say(f"error {exc.code}: {exc.message}", sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Whoever read our output is gone (`... | head -1`). Python's own idiom
+        # (docs: signal, "Note on SIGPIPE"): point stdout at devnull, so the flush at exit does
+        # not fail a second time, and exit 1 without a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1

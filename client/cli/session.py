@@ -1,0 +1,218 @@
+"""One client in one room, shared by `host` and `join`: events printed, typed commands run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from client.cli.output import format_event, say
+from client.connection import ClientError, Event, VoiceClient
+
+
+def stdin_lines() -> asyncio.Queue[str | None]:
+    """Lines typed on stdin, None at end of input. A daemon thread reads, so a pipe, a
+    terminal, a file or /dev/null all work and nothing blocks the program's exit."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\r\n"))
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop closed first
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    return queue
+
+
+
+CommandFunc = Callable[[list[str]], Awaitable[Any]]
+
+
+class RoomSession:
+    """One client in one room: prints events, runs typed commands, stops when told to,
+    when the room closes, or after `--duration`.
+
+    A typed line is a command when it starts with "/" (or, with `bare_commands`, with a
+    command's name); anything else is sent as chat."""
+
+    bare_commands = False
+
+    def __init__(self, client: VoiceClient, room: str, args: argparse.Namespace) -> None:
+        self.client = client
+        self.room = room
+        self.args = args
+        self.stop = asyncio.Event()
+        self.commands: dict[str, tuple[str, CommandFunc]] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.speaker = False  # host or seated: media sends (with --tone/--publish)
+        self.host = False
+        self.media: Any = None
+        self.stdout_closed = False
+        # Subscribe now, not when the pump starts: requests made before it (request_mic,
+        # the media offer) may cause events at once, e.g. an auto-accepting host's mic_accepted.
+        self.events = client.events()
+
+    def add_command(self, word: str, usage: str, request: CommandFunc) -> None:
+        """`request(words)` is a client call; its reply or error is printed."""
+        self.commands[word] = (usage, request)
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def call(self, label: str, request: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+        """Run a request, print its outcome; errors are printed, not raised."""
+        try:
+            reply = await request
+        except ClientError as exc:
+            say(f"{label}: error {exc.code}: {exc.message}")
+            return None
+        shown = {k: v for k, v in reply.items() if k not in ("id", "type", "room")}
+        say(f"{label}: ok" + (f" {json.dumps(shown, ensure_ascii=False)}" if shown else ""))
+        return reply
+
+    async def on_event(self, event: Event) -> None:
+        """Hook for subclasses and options (auto-accept, media): called for every event."""
+
+    async def pump_events(self) -> None:
+        async for event in self.events:
+            if event.get("room") not in (None, self.room):
+                continue
+            try:
+                say(format_event(event))
+            except BrokenPipeError:
+                # Nobody reads the events any more: end the session, and main() quietly.
+                self.stdout_closed = True
+                self.stop.set()
+                return
+            await self.on_event(event)
+            if self.media is not None:
+                self.spawn(self.media.on_event(event))
+            kind = event.get("type")
+            if kind in ("room_closed", "kicked", "replaced", "_closed"):
+                self.stop.set()
+                return
+
+    async def pump_input(self) -> None:
+        lines = stdin_lines()
+        while (line := await lines.get()) is not None:
+            line = line.strip()
+            if not line:
+                continue
+            words = line.split()
+            if line.startswith("/") and len(line) > 1:
+                await self.run_command(words[0][1:], words[1:])
+            elif self.bare_commands and words[0] in self.commands:
+                await self.run_command(words[0], words[1:])
+            else:
+                await self.call("chat", self.client.chat(self.room, line))
+
+    async def run_command(self, word: str, rest: list[str]) -> None:
+        if word in ("quit", "exit"):
+            self.stop.set()
+            return
+        if word == "help" or word not in self.commands:
+            say("commands: " + "; ".join(usage for usage, _ in self.commands.values())
+                + "; /quit; anything else is sent as chat")
+            return
+        usage, request = self.commands[word]
+        try:
+            awaitable = request(rest)
+        except (ValueError, IndexError):
+            say(f"usage: {usage}")
+            return
+        await self.call(word, awaitable)
+
+    async def start_media(self) -> None:
+        args = self.args
+        tone, publish, record = (getattr(args, k, None) for k in ("tone", "publish", "record"))
+        if tone is None and publish is None and record is None:
+            return
+        from audio.sources import FileSource, PcmSource, ToneSource
+        from client.media import MemberMedia
+
+        def source() -> PcmSource:
+            if publish is not None:
+                return FileSource(publish, loop=True)
+            return ToneSource(float(tone or 0))
+
+        self.media = MemberMedia(self.client, self.room,
+                               source=source if tone is not None or publish is not None else None,
+                               record=record, host=self.host)
+        try:
+            await self.media.start(self.speaker)
+            say(f"media: connected ({'sending and ' if self.media.speaking else ''}receiving)")
+        except ClientError as exc:
+            say(f"webrtc_offer: error {exc.code}: {exc.message}")
+
+    async def run(self) -> None:
+        await self.start_media()
+        self.spawn(self.pump_events())
+        if not self.args.no_input:
+            self.spawn(self.pump_input())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self.stop.set)
+        try:
+            await asyncio.wait_for(self.stop.wait(), self.args.duration)
+        except TimeoutError:
+            pass
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            if self.media is not None:
+                await self.media.close()
+                media = self.media
+                if media.record is not None:
+                    say(f"media: recorded {media.recorder.seconds:.1f} s to {media.record}")
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
+        if self.stdout_closed:
+            raise BrokenPipeError("stdout was closed")
+
+
+def seat_commands(session: RoomSession) -> None:
+    """Commands every member has (most are for the seated)."""
+    c, room = session.client, session.room
+    session.add_command("take", "take SEAT", lambda a: c.take_seat(room, int(a[0])))
+    session.add_command("switch", "switch SEAT", lambda a: c.switch_seat(room, int(a[0])))
+    session.add_command("leave-seat", "leave-seat", lambda a: c.leave_seat(room))
+    session.add_command("mute", "mute (yourself)", lambda a: c.mute(room))
+    session.add_command("unmute", "unmute (yourself)", lambda a: c.unmute(room))
+    # A member joining again gets the current state and changes nothing.
+    session.add_command("state", "state", lambda a: c.join_room(room))
+
+
+def _seat_arg(a: list[str]) -> int | None:
+    return int(a[1]) if len(a) > 1 else None
+
+
+def moderator_commands(session: RoomSession) -> None:
+    c, room = session.client, session.room
+    add = session.add_command
+    add("accept", "accept USER [SEAT]", lambda a: c.accept_mic(room, a[0], seat=_seat_arg(a)))
+    add("reject", "reject USER", lambda a: c.reject_mic(room, a[0]))
+    add("invite", "invite USER [SEAT]", lambda a: c.invite_to_seat(room, a[0], seat=_seat_arg(a)))
+    add("kick-seat", "kick-seat SEAT", lambda a: c.kick_seat(room, int(a[0])))
+    add("lock", "lock SEAT", lambda a: c.lock_seat(room, int(a[0])))
+    add("unlock", "unlock SEAT", lambda a: c.unlock_seat(room, int(a[0])))
+    add("mute-seat", "mute-seat SEAT", lambda a: c.mute_seat(room, int(a[0])))
+    add("unmute-seat", "unmute-seat SEAT", lambda a: c.unmute_seat(room, int(a[0])))
+    add("kick", "kick USER [ban]", lambda a: c.kick_member(room, a[0], ban=a[1:2] == ["ban"]))
+    add("admin", "admin USER on|off", lambda a: c.set_admin(room, a[0], a[1] == "on"))
+    add("chatroom", "chatroom (open the chatroom)", lambda a: c.open_chatroom(room))
+    add("live", "live (close the chatroom)", lambda a: c.close_chatroom(room))
