@@ -93,10 +93,6 @@ class JitterBuffer:
             raise ValueError("max_plc must be >= 0 and shrink_ticks >= 1")
         self._low = self.max_frames + 1
 
-    @property
-    def playing(self) -> bool:
-        return self._next is not None
-
     def __len__(self) -> int:
         return len(self._buf)
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from audio.constants import SAMPLE_RATE
+from audio.constants import FRAME_MS, SAMPLE_RATE
 
 OPUS_OK: Final = 0
 OPUS_BAD_ARG: Final = -1
@@ -179,7 +179,7 @@ class OpusEncoder:
         self._st = st
         self.sample_rate = sample_rate
         self.channels = channels
-        self.frame_samples = sample_rate * 20 // 1000
+        self.frame_samples = sample_rate * FRAME_MS // 1000
         self._out = ctypes.create_string_buffer(MAX_PACKET_BYTES)
         self._out_ptr = ctypes.addressof(self._out)
         self._ctl(OPUS_SET_BITRATE_REQUEST, bitrate)
@@ -208,9 +208,6 @@ class OpusEncoder:
 
     def set_bitrate(self, bitrate: int) -> None:
         self._ctl(OPUS_SET_BITRATE_REQUEST, bitrate)
-
-    def set_packet_loss_perc(self, percent: int) -> None:
-        self._ctl(OPUS_SET_PACKET_LOSS_PERC_REQUEST, percent)
 
     def _state(self) -> int:
         if self._st is None:
@@ -267,7 +264,7 @@ class OpusDecoder:
         self._st = st
         self.sample_rate = sample_rate
         self.channels = channels
-        self.frame_samples = sample_rate * 20 // 1000
+        self.frame_samples = sample_rate * FRAME_MS // 1000
         self._pcm = np.zeros(self.frame_samples * channels, dtype=np.int16)
         self._pcm_ptr = self._pcm.ctypes.data
 
@@ -340,3 +337,24 @@ class OpusDecoder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# A room's outbound streams: at 32 kb/s Opus, a mix of two tones already has coding noise
+# only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
+# for a few per cent more encode time.
+OUTPUT_BITRATE = 64_000
+# CELT-only (signal "music", no in-band FEC) at complexity 7: about half the CPU of the
+# hybrid SILK + CELT encode libopus picks for voip at 64 kb/s (complexity 5, FEC), with less
+# coding noise between two tones (40 dB against 36; complexity 5-6 CELT: 32 dB). Encodes are
+# most of a room's tick (docs/benchmarks.md). The price: no in-band FEC (a SILK-layer
+# feature) in what listeners receive; their decoders conceal a lost packet instead.
+OUTPUT_SIGNAL = "music"
+OUTPUT_FEC = False
+OUTPUT_COMPLEXITY = 7
+
+
+def output_encoder() -> OpusEncoder:
+    """An encoder for one of a room's outbound streams (full mix or a mix-minus)."""
+    return OpusEncoder(
+        bitrate=OUTPUT_BITRATE, complexity=OUTPUT_COMPLEXITY, fec=OUTPUT_FEC, signal=OUTPUT_SIGNAL
+    )

@@ -3,9 +3,9 @@
     python -m bench.latency [--rooms 1] [--seconds 10] [--listeners 20]
 
 The server (the real stack, server.app.build) runs in this process with every room session
-traced (media.session.LatencyTrace: a timestamp when the RTP payload reaches the session, one
-when the tick that mixed it hands the packet to the listeners); the peers run in another
-process (bench/media_peers.py: 2 talkers, 7 silent publishers, listeners per room).
+traced (LatencyTrace, the session's probe: a timestamp when the RTP payload reaches the
+session, one when the tick that mixed it hands the packet to the listeners); the peers run in
+another process (bench/media_peers.py: 2 talkers, 7 silent publishers, listeners per room).
 
 The figure includes the jitter buffer's wait (depth 2) and the wait for the next 20 ms tick;
 it does not include the network, the client's jitter buffer or its playout.
@@ -16,11 +16,51 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 
 from bench.media_bench import media_peers
-from media.session import LatencyTrace, RoomSession
+from media.session import RoomMixSession
 from server.app import build
 from server.settings import Settings
+
+
+class LatencyTrace:
+    """A session's probe (`media.session.Probe`): timestamps from a speaker's packet arriving
+    to the first outbound packet carrying it."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._arrived: dict[int, tuple[bytes, float]] = {}
+        self._pending: dict[int, list[float]] = {}
+        self.samples: list[float] = []
+        self.buffered: list[float] = []  # of which: arrival -> taken from the jitter buffer
+        self._limit = limit
+        self._calls = 0
+
+    def arrived(self, payload: bytes) -> None:
+        self._arrived[id(payload)] = (payload, time.perf_counter())
+
+    def mixed(self, tick: int, payload: bytes) -> None:
+        entry = self._arrived.pop(id(payload), None)
+        if entry is not None and entry[0] is payload:
+            self._pending.setdefault(tick, []).append(entry[1])
+            if len(self.buffered) < self._limit:
+                self.buffered.append(time.perf_counter() - entry[1])
+
+    def discard(self, payload: bytes) -> None:
+        self._arrived.pop(id(payload), None)
+
+    def sent(self, tick: int) -> None:
+        arrivals = self._pending.pop(tick, None)
+        now = time.perf_counter()
+        if arrivals and len(self.samples) < self._limit:
+            self.samples.extend(now - t for t in arrivals)
+        self._calls += 1
+        if self._calls % 50 == 0:
+            # Packets the jitter buffer dropped (late, skipped) never get mixed: forget them.
+            for key in [k for k, (_, t) in self._arrived.items() if now - t > 2.0]:
+                del self._arrived[key]
+            for old in [t for t in self._pending if t < tick - 50]:
+                del self._pending[old]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -38,12 +78,12 @@ async def run(rooms: int, seconds: float, listeners: int, warmup: float) -> int:
     engine = app.media
     assert engine is not None
     traces: list[LatencyTrace] = []
-    sessions: list[RoomSession] = []
+    sessions: list[RoomMixSession] = []
 
-    def traced(room_id: str) -> RoomSession:
-        session = RoomSession(room_id, on_levels=engine.on_levels)
-        session.trace = LatencyTrace()
-        traces.append(session.trace)
+    def traced(room_id: str) -> RoomMixSession:
+        session = RoomMixSession(room_id, on_levels=engine.on_levels)
+        trace = session.probe = LatencyTrace()
+        traces.append(trace)
         sessions.append(session)
         return session
 

@@ -8,7 +8,7 @@ Per room: a host who creates a chatroom (free seats) and publishes, seated publi
 and its own aiortc peer connection to the server. Publishers send pre-encoded Opus (a tone
 for talkers, digital silence for the others) with an RFC 6464 level, like a browser, straight
 through a DirectSender from one shared 20 ms clock: no encode and no per-peer timer here, so
-one process can drive hundreds of peers. What comes back is counted (media.rtc.fast_receive),
+one process can drive hundreds of peers. What comes back is counted (media.inbound.fast_receive),
 not decoded.
 
 Prints `ready {json}` once every peer is connected, `stats {json}` on each `stats` line read
@@ -30,21 +30,15 @@ from typing import Any
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from audio.constants import FRAME_SAMPLES
+from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
 from audio.opus import OpusEncoder
 from audio.sources import ToneSource
 from client.connection import VoiceClient
-from media.rtc import (
-    DirectSender,
-    IdleTrack,
-    audio_level_extension,
-    audio_level_extension_id,
-    fast_receive,
-    new_peer_connection,
-    ntp_now,
-    prefer_opus,
-    tap_receiver,
-)
+from media.answer import new_peer_connection, prefer_opus
+from media.inbound import fast_receive, tap_receiver
+from media.rtp import audio_level_extension, audio_level_extension_id, ntp_now
+from media.sender import DirectSender
+from media.tracks import IdleTrack
 
 LOOP_FRAMES = 50  # one second of pre-encoded audio, repeated
 MAX_PUBLISHERS = 9  # the host and eight seats
@@ -158,7 +152,7 @@ class Peers:
         deadline = loop.time()
         n = 0
         while True:
-            deadline += 0.020
+            deadline += FRAME_SECONDS
             delay = deadline - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -1,10 +1,10 @@
 """CPU per 20 ms mixer tick for one room: `python -m bench.mixer_tick`.
 
 A chatroom with 9 speakers (host + 8 seats), of whom some talk; the others send
-near-silent packets as a browser does without DTX. Each tick does what media.session does:
+near-silent packets as a browser does without DTX. Each tick does what media/session.py does:
 jitter push + pop, decode 9 (FEC or PLC where packets were lost), mix with levels, speaking
 detection, one encode of the full mix (shared by the whole audience, whatever its size)
-and one mix-minus encode per talker. Fan-out to listeners is not in here (see MEDIA_NOTES).
+and one mix-minus encode per talker. Fan-out to listeners is not in here (bench/fanout.py).
 
 Prints CPU µs per tick (mean, median, p99; thread CPU time, so a busy machine inflates
 it less than wall time would) and the share of each step.
@@ -25,8 +25,7 @@ from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.jitter import JitterBuffer
 from audio.levels import SpeakingDetector, TalkerTracker
 from audio.mixer import Mixer
-from audio.opus import OpusDecoder, OpusEncoder, version
-from media.session import output_encoder
+from audio.opus import OpusDecoder, OpusEncoder, output_encoder, version
 
 TICK_US = 20_000
 STEPS = ("push", "pop", "decode", "mix", "levels", "encode")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import sys
 
+from audio.constants import FRAME_SECONDS
 from bench.media_bench import cpus, measure, media_peers, media_server
 
 
@@ -69,7 +70,7 @@ async def run(step: int, max_rooms: int, seconds: float, target: float, talkers:
     rooms, share, per_tick, _, _ = kept_up[-1]
     print(f"largest step the server kept up with: {rooms} rooms, {share * 100:.0f} % of a core, "
           f"{per_tick * 1e6:.0f} µs CPU per room-tick = {per_tick * 50 * 100:.1f} % of a core "
-          f"per room -> {target * 0.020 / per_tick:.1f} rooms at {target * 100:.0f} %")
+          f"per room -> {target * FRAME_SECONDS / per_tick:.1f} rooms at {target * 100:.0f} %")
     return 0
 
 

@@ -1,7 +1,7 @@
 """MediaEngine: the rooms' WebRTC audio on this node.
 
-One peer connection per member per room (a re-offer replaces it), one RoomSession per room
-with at least one peer. The engine follows the room state it is given (``room_changed``):
+One peer connection per member per room (a re-offer replaces it), one RoomMixSession per
+room with at least one peer. The engine follows the room state it is given (``room_changed``):
 who is heard is ``room.speakers()``, who may connect is ``room.members``. It never changes
 room state itself.
 """
@@ -18,26 +18,13 @@ from typing import Any, Protocol
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from media.rtc import AnsweredPeer, answer_offer
-from media.session import (
-    DEFAULT_SEND_MODE,
-    Inbound,
-    LevelsCallback,
-    Output,
-    RoomSession,
-    SendMode,
-)
+from media.answer import AnsweredPeer, answer_offer
+from media.inbound import Inbound
+from media.session import LevelsCallback, Output, RoomMixSession
+from media.stats import node_stats
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
-
-
-SUMMED_STATS = (
-    "ticks", "late_ticks", "overruns", "skipped_ticks", "tick_errors", "encodes",
-    "packets_sent", "tick_seconds_total", "decoded", "fec",
-    "concealed", "silent_skipped", "bad_packets", "rtp_in", "rtp_dropped_unheard",
-    "send_cpu_seconds", "encode_cpu_seconds",
-)
 
 
 class RoomLike(Protocol):
@@ -63,8 +50,10 @@ class MemberPeer:
 
 
 @dataclass(eq=False)
-class RoomMedia:
-    session: RoomSession
+class EngineRoom:
+    """What the engine holds of one room: its mix session and its members' connections."""
+
+    session: RoomMixSession
     members: set[str]
     peers: dict[str, MemberPeer] = field(default_factory=dict)
     # Offers being answered: their peer is not in `peers` yet, but the session must live on.
@@ -85,20 +74,17 @@ class MediaEngine:
         *,
         announce_address: str | None = None,
         on_levels: LevelsCallback | None = None,
-        session_factory: Callable[[str], RoomSession] | None = None,
-        send_mode: SendMode = DEFAULT_SEND_MODE,
-        encode_once: bool = True,
+        session_factory: Callable[[str], RoomMixSession] | None = None,
     ) -> None:
-        self.send_mode = send_mode
-        self.encode_once = encode_once  # False only for the per-listener-encode baseline
         # ``settings``: server.settings.Settings or anything with ``announce_address``;
         # an explicit keyword wins.
         if announce_address is None and settings is not None:
             announce_address = getattr(settings, "announce_address", None)
         self.announce_address = announce_address
         self.on_levels = on_levels
+        # Builds a room's session (benchmarks plug in variants); None: a RoomMixSession.
         self.session_factory = session_factory
-        self.rooms: dict[str, RoomMedia] = {}
+        self.rooms: dict[str, EngineRoom] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -119,7 +105,7 @@ class MediaEngine:
             if media.answering == 0 and not media.peers and self.rooms.get(room.id) is media:
                 self._maybe_stop(room.id)
 
-    async def _answer(self, media: RoomMedia, room: RoomLike, user: str, sdp: str) -> str:
+    async def _answer(self, media: EngineRoom, room: RoomLike, user: str, sdp: str) -> str:
         media.members = set(room.members)
         media.session.set_heard(room.speakers())
         session = media.session
@@ -208,7 +194,7 @@ class MediaEngine:
 
     # --- introspection -----------------------------------------------------------------------
 
-    def session(self, room_id: str) -> RoomSession | None:
+    def session(self, room_id: str) -> RoomMixSession | None:
         media = self.rooms.get(room_id)
         return media.session if media is not None else None
 
@@ -223,30 +209,22 @@ class MediaEngine:
             "media_rooms": float(len(self.rooms)),
             "media_peers": float(sum(len(m.peers) for m in self.rooms.values())),
         }
-        sessions = [m.session for m in self.rooms.values()]
-        for key in SUMMED_STATS:
-            out[f"media_{key}"] = float(sum(getattr(s.stats, key) for s in sessions))
-        out["media_max_tick_seconds"] = max((s.stats.max_tick_seconds for s in sessions), default=0)
+        out.update(node_stats(m.session.stats for m in self.rooms.values()))
         return out
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _room(self, room: RoomLike) -> RoomMedia:
+    def _room(self, room: RoomLike) -> EngineRoom:
         media = self.rooms.get(room.id)
         if media is None:
             if self.session_factory is not None:
                 session = self.session_factory(room.id)
             else:
-                session = RoomSession(
-                    room.id,
-                    on_levels=self.on_levels,
-                    send_mode=self.send_mode,
-                    encode_once=self.encode_once,
-                )
-            media = self.rooms[room.id] = RoomMedia(session=session, members=set(room.members))
+                session = RoomMixSession(room.id, on_levels=self.on_levels)
+            media = self.rooms[room.id] = EngineRoom(session=session, members=set(room.members))
         return media
 
-    def _detach(self, media: RoomMedia, member: MemberPeer) -> None:
+    def _detach(self, media: EngineRoom, member: MemberPeer) -> None:
         """Cut a member's audio at once; the peer connection is closed later."""
         if member.closed:
             return

@@ -16,32 +16,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
-from audio.constants import FRAME_SAMPLES
-from audio.jitter import JitterBuffer
+from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
 from audio.levels import SpeakingDetector, TalkerTracker
 from audio.mixer import Mixer, Pcm
-from audio.opus import OpusDecoder, OpusEncoder, OpusError
-from media.rtc import (
-    DirectSender,
-    IdleTrack,
-    Outgoing,
-    PacketTrack,
-    PayloadSink,
-    Staged,
-    ntp_now,
-    send_staged,
-)
+from audio.opus import OpusEncoder, OpusError, output_encoder
+from media.inbound import LEVEL_RING, Inbound
+from media.rtp import PayloadSink, ntp_now
+from media.sender import DirectSender, Staged, send_staged
+from media.stats import SessionStats
+from media.tracks import IdleTrack, Outgoing
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.020
+TICK_SECONDS = FRAME_SECONDS
 # Further behind than this, the clock skips ticks instead of racing to catch up: a burst of
 # back-to-back ticks would only flood listeners' (bounded) queues.
 MAX_BEHIND_TICKS = 5
@@ -52,38 +45,11 @@ LATE_SECONDS = 0.005
 # digital silence) adds nothing audible to a mix: it is not decoded. Browsers and aiortc
 # send this level with every packet; packets without it are always decoded.
 SILENT_DBOV = 80
-LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter buffer
 # A room where nobody made a sound (every speaker silent, muted or gone) for this many ticks
 # sends everyone the encoder's last packet of silence again instead of encoding silence
 # anew: the tail of the last sound has left the encoder's overlap by then, and an idle room
 # (most rooms, most of the time) costs its fan-out only.
 SILENT_TAIL_TICKS = 3
-
-# The room's outbound streams: at 32 kb/s Opus, a mix of two tones already has coding noise
-# only ~30 dB down between them; 64 kb/s mono keeps it ~50 dB down (music rooms gain too)
-# for a few per cent more encode time.
-OUTPUT_BITRATE = 64_000
-# CELT-only (signal "music", no in-band FEC) at complexity 7: about half the CPU of the
-# hybrid SILK + CELT encode libopus picks for voip at 64 kb/s (complexity 5, FEC), with less
-# coding noise between two tones (40 dB against 36; complexity 5-6 CELT: 32 dB). Encodes are
-# most of a room's tick (docs/benchmarks.md). The price: no in-band FEC (a SILK-layer
-# feature) in what listeners receive; their decoders conceal a lost packet instead.
-OUTPUT_SIGNAL = "music"
-OUTPUT_FEC = False
-OUTPUT_COMPLEXITY = 7
-
-
-def output_encoder() -> OpusEncoder:
-    """An encoder for one of the room's outbound streams (full mix or a mix-minus)."""
-    return OpusEncoder(
-        bitrate=OUTPUT_BITRATE, complexity=OUTPUT_COMPLEXITY, fec=OUTPUT_FEC, signal=OUTPUT_SIGNAL
-    )
-
-# "direct": DirectSender per listener (RTP header + SRTP + sendto in the tick);
-# "track": a PacketTrack per listener, packetized by aiortc's own RTCRtpSender (3x the CPU
-# per listener, no private sender internals; kept for comparison in bench/fanout.py).
-SendMode = Literal["direct", "track"]
-DEFAULT_SEND_MODE: SendMode = "direct"
 
 
 class Output(Protocol):
@@ -94,115 +60,36 @@ class Output(Protocol):
     def stop(self) -> None: ...
 
 
+class Probe(Protocol):
+    """Watches payloads through a session (bench/latency.py traces latency with one)."""
+
+    def arrived(self, payload: bytes) -> None: ...
+
+    def mixed(self, tick: int, payload: bytes) -> None: ...
+
+    def discard(self, payload: bytes) -> None: ...
+
+    def sent(self, tick: int) -> None: ...
+
+
 LevelsCallback = Callable[[str, dict[str, float]], Any]
 
 
-@dataclass
-class SessionStats:
-    ticks: int = 0
-    late_ticks: int = 0  # started more than LATE_SECONDS after the deadline
-    overruns: int = 0  # took longer than a tick
-    skipped_ticks: int = 0  # dropped to catch up after falling far behind
-    tick_errors: int = 0
-    encodes: int = 0
-    packets_sent: int = 0  # packets handed to listeners' tracks
-    max_tick_seconds: float = 0.0
-    tick_seconds_total: float = 0.0  # wall time in ticks
-    # Thread CPU time (user + system) in the tick's encodes and in its fan-out loop.
-    encode_cpu_seconds: float = 0.0
-    send_cpu_seconds: float = 0.0
-    decoded: int = 0
-    silent_skipped: int = 0  # packets marked silent by their RFC 6464 level: not decoded
-    fec: int = 0
-    concealed: int = 0
-    silent: int = 0
-    bad_packets: int = 0
-    rtp_in: int = 0
-    rtp_dropped_unheard: int = 0  # from members who are not speakers: never decoded
-    talkers_last_tick: int = 0
-    encodes_last_tick: int = 0
+class RoomMixSession:
+    """A room's mix on this node: inputs from speakers, one output per listener."""
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
-
-
-class LatencyTrace:
-    """Timestamps from a speaker's packet arriving to the first outbound packet carrying it.
-
-    Off by default; benchmarks switch it on with ``session.trace = LatencyTrace()``.
-    """
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self._arrived: dict[int, tuple[bytes, float]] = {}
-        self._pending: dict[int, list[float]] = {}
-        self.samples: list[float] = []
-        self.buffered: list[float] = []  # of which: arrival -> taken from the jitter buffer
-        self._limit = limit
-        self._calls = 0
-
-    def arrived(self, payload: bytes) -> None:
-        self._arrived[id(payload)] = (payload, time.perf_counter())
-
-    def mixed(self, tick: int, payload: bytes) -> None:
-        entry = self._arrived.pop(id(payload), None)
-        if entry is not None and entry[0] is payload:
-            self._pending.setdefault(tick, []).append(entry[1])
-            if len(self.buffered) < self._limit:
-                self.buffered.append(time.perf_counter() - entry[1])
-
-    def discard(self, payload: bytes) -> None:
-        self._arrived.pop(id(payload), None)
-
-    def sent(self, tick: int) -> None:
-        arrivals = self._pending.pop(tick, None)
-        now = time.perf_counter()
-        if arrivals and len(self.samples) < self._limit:
-            self.samples.extend(now - t for t in arrivals)
-        self._calls += 1
-        if self._calls % 50 == 0:
-            # Packets the jitter buffer dropped (late, skipped) never get mixed: forget them.
-            for key in [k for k, (_, t) in self._arrived.items() if now - t > 2.0]:
-                del self._arrived[key]
-            for old in [t for t in self._pending if t < tick - 50]:
-                del self._pending[old]
-
-
-class Inbound:
-    """One speaker's incoming audio on one peer connection (a re-offer makes a new one)."""
-
-    __slots__ = ("active", "decoder", "jitter", "levels", "user")
-
-    def __init__(self, user: str) -> None:
-        self.user = user
-        self.jitter = JitterBuffer()
-        self.decoder = OpusDecoder()
-        # RFC 6464 level (-dBov) of the packet with sequence number seq, at seq % LEVEL_RING.
-        self.levels: list[int | None] = [None] * LEVEL_RING
-        self.active = True
-
-    def reset(self) -> None:
-        self.jitter = JitterBuffer()
-        self.decoder = OpusDecoder()
-
-
-class RoomSession:
     def __init__(
         self,
         room_id: str,
         *,
         on_levels: LevelsCallback | None = None,
         tick_seconds: float = TICK_SECONDS,
-        send_mode: SendMode = DEFAULT_SEND_MODE,
-        encode_once: bool = True,
     ) -> None:
         self.room_id = room_id
-        self.send_mode = send_mode
-        # False: the Janus-style baseline, an encode per listener (bench/fanout.py only).
-        self.encode_once = encode_once
         self.on_levels = on_levels
         self.tick_seconds = tick_seconds
         self.stats = SessionStats()
-        self.trace: LatencyTrace | None = None
+        self.probe: Probe | None = None  # off in production
         self.heard: set[str] = set()
         self.inputs: dict[str, Inbound] = {}
         self.outputs: dict[str, Output] = {}
@@ -250,8 +137,8 @@ class RoomSession:
                 stats.rtp_dropped_unheard += 1
                 return
             inbound.levels[seq % LEVEL_RING] = level[1] if level is not None else None
-            if self.trace is not None:
-                self.trace.arrived(payload)
+            if self.probe is not None:
+                self.probe.arrived(payload)
             inbound.jitter.push(seq, payload)
 
         return inbound, sink
@@ -269,18 +156,11 @@ class RoomSession:
             self._forget_speaker(inbound.user)
 
     def outbound_track(self) -> MediaStreamTrack:
-        """The track to put on a listener's RTP sender (see ``send_mode``)."""
-        if self.send_mode == "direct":
-            return IdleTrack()
-        track = PacketTrack()
-        if self.trace is not None:
-            track.on_sent = self.trace.sent
-        return track
+        """The track to put on a listener's RTP sender: it idles, a DirectSender sends."""
+        return IdleTrack()
 
     def make_output(self, track: MediaStreamTrack, transceiver: RTCRtpTransceiver) -> Output:
         """The listener's output once the connection is answered."""
-        if isinstance(track, PacketTrack):
-            return track
         assert isinstance(track, IdleTrack)
         return DirectSender(transceiver, track)
 
@@ -294,17 +174,11 @@ class RoomSession:
         output.stop()
         if self.outputs.get(user) is output:
             del self.outputs[user]
-            if not self.encode_once:
-                self._encoders.pop(user, None)
 
     def _forget_speaker(self, user: str) -> None:
         self._encoders.pop(user, None)
         self.mixer.remove(user)
         self.talkers.remove([user])
-
-    @property
-    def empty(self) -> bool:
-        return not self.inputs and not self.outputs
 
     # --- the clock ---------------------------------------------------------------------------
 
@@ -365,8 +239,8 @@ class RoomSession:
         for inbound in self.inputs.values():
             for _ in range(min(skip, inbound.jitter.max_frames)):
                 out = inbound.jitter.pop()
-                if out.payload is not None and self.trace is not None:
-                    self.trace.discard(out.payload)
+                if out.payload is not None and self.probe is not None:
+                    self.probe.discard(out.payload)
 
     def tick(self) -> None:
         """Mix and send one 20 ms frame."""
@@ -401,54 +275,52 @@ class RoomSession:
             stats.talkers_last_tick = len(talkers)
             stats.encodes_last_tick = 0
             return
-        pts = tick_no * FRAME_SAMPLES
-        ntp = ntp_now()
-        if not self.encode_once:
-            encodes = self._encode_per_listener(tick_no, pts, ntp, result.full, talkers)
-        else:
-            cpu = time.thread_time()
-            encodes = 1
-            if frames:
-                self._silent_run = 0
-                payload = self._full_encoder.encode(result.full)
-            elif self._silent_run >= SILENT_TAIL_TICKS:
-                payload = self._silent_payload  # nobody has made a sound for a while
-                encodes = 0
-            else:
-                self._silent_run += 1
-                payload = self._silent_payload = self._full_encoder.encode(result.full)
-            shared = Outgoing(tick_no, payload, pts, ntp)
-            own: dict[str, Outgoing] = {}
-            if talkers:
-                for user, pcm in self.mixer.minus_for(talkers).items():
-                    own[user] = Outgoing(tick_no, self._encoder(user).encode(pcm), pts, ntp)
-                    encodes += 1
-            sending = time.thread_time()
-            stats.encode_cpu_seconds += sending - cpu
-            if self.send_mode == "direct":
-                self._send_direct(shared, own)
-            elif own:
-                for user, output in outputs.items():
-                    output.deliver(own.get(user, shared))
-            else:
-                for output in outputs.values():
-                    output.deliver(shared)
-            stats.send_cpu_seconds += time.thread_time() - sending
-        if self.trace is not None and self.send_mode == "direct":
-            self.trace.sent(tick_no)
+        encodes = self._encode_and_send(tick_no, result.full, talkers, bool(frames))
+        if self.probe is not None:
+            self.probe.sent(tick_no)
         stats.encodes += encodes
         stats.packets_sent += len(outputs)
         stats.talkers_last_tick = len(talkers)
         stats.encodes_last_tick = encodes
 
-    def _send_direct(self, shared: Outgoing, own: dict[str, Outgoing]) -> None:
+    def _encode_and_send(self, tick_no: int, full: Pcm, talkers: list[str],
+                         sound: bool) -> int:
+        """Encode the full mix once (and each talker's mix-minus), send it to every output;
+        returns the encodes done. ``sound``: some speaker's frame is in the mix."""
+        stats = self.stats
+        pts = tick_no * FRAME_SAMPLES
+        ntp = ntp_now()
+        cpu = time.thread_time()
+        encodes = 1
+        if sound:
+            self._silent_run = 0
+            payload = self._full_encoder.encode(full)
+        elif self._silent_run >= SILENT_TAIL_TICKS:
+            payload = self._silent_payload  # nobody has made a sound for a while
+            encodes = 0
+        else:
+            self._silent_run += 1
+            payload = self._silent_payload = self._full_encoder.encode(full)
+        shared = Outgoing(payload, pts, ntp)
+        own: dict[str, Outgoing] = {}
+        if talkers:
+            for user, pcm in self.mixer.minus_for(talkers).items():
+                own[user] = Outgoing(self._encoder(user).encode(pcm), pts, ntp)
+                encodes += 1
+        sending = time.thread_time()
+        stats.encode_cpu_seconds += sending - cpu
+        self._send(shared, own)
+        stats.send_cpu_seconds += time.thread_time() - sending
+        return encodes
+
+    def _send(self, shared: Outgoing, own: dict[str, Outgoing]) -> None:
         """Every listener's packet staged (header + SRTP), then all sent: the system calls
         back to back rather than between each listener's Python."""
         staged: list[Staged] = []
         add = staged.append
         payload, pts, ntp = shared.payload, shared.pts, shared.ntp
         for user, output in self.outputs.items():
-            if not isinstance(output, DirectSender):  # not in direct mode's sessions
+            if not isinstance(output, DirectSender):  # another kind of output: it sends
                 output.deliver(own.get(user, shared))
                 continue
             out = own.get(user) if own else None
@@ -464,15 +336,6 @@ class RoomSession:
             encoder = self._encoders[user] = output_encoder()
         return encoder
 
-    def _encode_per_listener(
-        self, tick_no: int, pts: int, ntp: int, full: Pcm, talkers: list[str]
-    ) -> int:
-        minus = self.mixer.minus_for(talkers) if talkers else {}
-        for user, output in self.outputs.items():
-            pcm = minus.get(user, full)
-            output.deliver(Outgoing(tick_no, self._encoder(user).encode(pcm), pts, ntp))
-        return len(self.outputs)
-
     def _next_frame(self, inbound: Inbound, tick_no: int) -> Pcm | None:
         out = inbound.jitter.pop()
         kind = out.kind
@@ -482,11 +345,11 @@ class RoomSession:
             level = inbound.levels[out.seq % LEVEL_RING]
             if level is not None and level >= SILENT_DBOV:
                 stats.silent_skipped += 1
-                if self.trace is not None:
-                    self.trace.discard(out.payload)
+                if self.probe is not None:
+                    self.probe.discard(out.payload)
                 return None
-            if self.trace is not None:
-                self.trace.mixed(tick_no, out.payload)
+            if self.probe is not None:
+                self.probe.mixed(tick_no, out.payload)
             stats.decoded += 1
             try:
                 pcm = inbound.decoder.decode(out.payload)

@@ -104,7 +104,7 @@ def test_tone_round_trip() -> None:
 
 
 def test_room_output_encoder_is_celt_and_keeps_two_tones_apart() -> None:
-    from media.session import output_encoder
+    from audio.opus import output_encoder
 
     signal = tone(440, 0.25, 100 * N) + tone(1000, 0.25, 100 * N)
     enc, dec = output_encoder(), OpusDecoder()

@@ -11,9 +11,11 @@ from statistics import median
 
 import pytest
 
+from bench.media_server import TrackSession
+from media.answer import announce_host_candidates
 from media.engine import MediaEngine
-from media.rtc import PacketTrack, announce_host_candidates
-from media.session import RoomSession
+from media.session import RoomMixSession
+from media.tracks import PacketTrack
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import (
     CreateRoom,
@@ -75,7 +77,7 @@ async def join(engine: MediaEngine, room: Room, user: str, peer: ClientMedia) ->
     return await connect(peer, lambda sdp: engine.offer(room, user, sdp))
 
 
-def session(engine: MediaEngine) -> RoomSession:
+def session(engine: MediaEngine) -> RoomMixSession:
     s = engine.session(ROOM)
     assert s is not None
     return s
@@ -115,7 +117,7 @@ async def test_everyone_hears_the_others_and_never_themselves(engine: MediaEngin
         # aiortc's own receive path saw nothing: no decoded frame waits in a track's queue.
         for member in engine.rooms[ROOM].peers.values():
             track = member.peer.transceiver.receiver.track
-            assert track is None or track._queue.qsize() == 0
+            assert track is None or track._queue.qsize() == 0  # type: ignore[attr-defined]
         # Levels went to the gateway: every talker was reported speaking.
         spoken = {u for _, lv in engine.levels_seen for u, v in lv.items() if v > 0}  # type: ignore[attr-defined]
         assert spoken == set(tones)
@@ -335,7 +337,7 @@ def test_announce_address_rewrites_host_candidates_only() -> None:
 
 async def test_track_send_mode_carries_the_same_mixes() -> None:
     """The comparison path (an av.Packet through each listener's RTCRtpSender)."""
-    engine = MediaEngine(send_mode="track")
+    engine = MediaEngine(session_factory=TrackSession)
     room = build_room("host", seated=["a"], audience=["lis"])
     peers = {"host": tone_peer(300.0), "a": tone_peer(500.0), "lis": tone_peer(None)}
     try:

@@ -1,4 +1,4 @@
-"""media.rtc building blocks without a network: RTP parsing of the fast inbound path, the
+"""media building blocks without a network: RTP parsing of the fast inbound path, the
 bounded packet track, the audio-level extension."""
 
 from __future__ import annotations
@@ -8,13 +8,8 @@ import struct
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from media.rtc import (
-    OUTBOUND_QUEUE_PACKETS,
-    PacketTrack,
-    _deliver_rtp,
-    audio_level_extension,
-    make_packet,
-)
+from media.rtp import audio_level_extension, deliver_rtp
+from media.tracks import OUTBOUND_QUEUE_PACKETS, PacketTrack, make_packet
 
 OPUS_PT = 111
 LEVEL_ID = 1
@@ -31,7 +26,7 @@ def rtp(seq: int, payload: bytes, *, pt: int = OPUS_PT, csrcs: int = 0, ext: byt
 
 def deliver(packet: bytes, level_id: int | None = LEVEL_ID) -> list[tuple[int, bytes, object]]:
     got: list[tuple[int, bytes, object]] = []
-    _deliver_rtp(packet, OPUS_PT, level_id, lambda s, p, lv: got.append((s, p, lv)))
+    deliver_rtp(packet, OPUS_PT, level_id, lambda s, p, lv: got.append((s, p, lv)))
     return got
 
 
@@ -66,12 +61,12 @@ def test_unknown_level_id_reads_no_level() -> None:
 async def test_packet_track_is_bounded_and_drops_the_oldest() -> None:
     track = PacketTrack()
     for tick in range(OUTBOUND_QUEUE_PACKETS + 3):
-        track.push(tick, make_packet(b"p%d" % tick, tick * 960))
+        track.push(make_packet(b"p%d" % tick, tick * 960))
     assert track.dropped == 3
     first = await track.recv()
     assert bytes(first) == b"p3" and first.pts == 3 * 960 and first.time_base.denominator == 48000
     track.stop()
-    track.push(99, make_packet(b"late", 0))  # ignored once stopped
+    track.push(make_packet(b"late", 0))  # ignored once stopped
     with pytest.raises(MediaStreamError):
         await track.recv()
 
@@ -79,7 +74,7 @@ async def test_packet_track_is_bounded_and_drops_the_oldest() -> None:
 def test_staged_packets_go_out_back_to_back_and_a_refused_one_is_counted() -> None:
     import socket
 
-    from media.rtc import send_staged
+    from media.sender import send_staged
 
     class Counted:  # stands in for DirectSender's bookkeeping of a refused packet
         def __init__(self) -> None:

@@ -10,7 +10,7 @@ from statistics import median
 import numpy as np
 import pytest
 
-from media.session import RoomSession
+from media.session import RoomMixSession
 from tests.support.rtc import (
     ClientMedia,
     close_all,
@@ -61,7 +61,7 @@ async def offer(client: WireClient, rid: str, peer: ClientMedia) -> ClientMedia:
     return await connect(peer, send)
 
 
-def session(server: RunningServer, rid: str) -> RoomSession:
+def session(server: RunningServer, rid: str) -> RoomMixSession:
     s = server.media.session(rid)
     assert s is not None
     return s

@@ -7,8 +7,8 @@ import numpy as np
 
 from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.opus import OpusDecoder, OpusEncoder
-from media.rtc import Outgoing
-from media.session import SILENT_TAIL_TICKS, RoomSession
+from media.session import SILENT_TAIL_TICKS, RoomMixSession
+from media.tracks import Outgoing
 
 
 class Collect:
@@ -35,7 +35,7 @@ def peak_hz(x: np.ndarray) -> float:
 
 
 def test_silent_room_repeats_its_silence_and_wakes_on_sound() -> None:
-    session = RoomSession("r1", send_mode="track")
+    session = RoomMixSession("r1")
     inbound, sink = session.new_input("host")
     session.attach_input(inbound)
     session.set_heard(["host"])

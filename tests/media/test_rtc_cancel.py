@@ -6,7 +6,8 @@ import asyncio
 
 from aiortc import RTCPeerConnection
 
-from media.rtc import PacketTrack, answer_offer
+from media.answer import answer_offer
+from media.tracks import PacketTrack
 from tests.support.rtc import close_all, tone_peer
 
 

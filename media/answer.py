@@ -1,0 +1,135 @@
+"""Answering a member's offer: one aiortc peer connection, Opus only, one audio stream each
+way at most, inbound audio tapped (media/inbound.py) before aiortc's decode path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from media.inbound import fast_receive, tap_receiver
+from media.rtp import PayloadSink
+
+
+def new_peer_connection() -> RTCPeerConnection:
+    # No STUN: the default public server times out where the network is closed.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def opus_capabilities() -> list[RTCRtpCodecCapability]:
+    caps = RTCRtpSender.getCapabilities("audio")
+    assert caps is not None
+    return [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
+
+
+def prefer_opus(transceiver: RTCRtpTransceiver) -> None:
+    transceiver.setCodecPreferences(opus_capabilities())
+
+
+_HOST_CANDIDATE = re.compile(
+    r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.MULTILINE
+)
+_CONNECTION_LINE = re.compile(r"^c=IN IP[46] [^\s]+", re.MULTILINE)
+
+
+def announce_host_candidates(sdp: str, address: str) -> str:
+    """Rewrite the address of every host candidate (and the c= lines) to ``address``.
+
+    For a server behind NAT or in a container: the addresses it binds are not the ones
+    its clients can reach.
+    """
+    family = "IP6" if ":" in address else "IP4"
+    sdp = _HOST_CANDIDATE.sub(lambda m: m.group(1) + address + m.group(3), sdp)
+    return _CONNECTION_LINE.sub(f"c=IN {family} {address}", sdp)
+
+
+class AnsweredPeer:
+    """One member's peer connection as answered by the server."""
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        sends_to_peer: bool,
+        receives_from_peer: bool,
+        transceiver: RTCRtpTransceiver,
+    ) -> None:
+        self.pc = pc
+        self.transceiver = transceiver
+        self.sends_to_peer = sends_to_peer
+        self.receives_from_peer = receives_from_peer
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+
+
+async def answer_offer(
+    sdp: str,
+    *,
+    outbound: Callable[[], MediaStreamTrack],
+    inbound: PayloadSink,
+    announce_address: str | None = None,
+    on_state: Callable[[RTCPeerConnection], Any] | None = None,
+    fast_inbound: bool = True,
+) -> tuple[AnsweredPeer, str]:
+    """Answer a full (non-trickle) offer with one Opus audio stream each way at most.
+
+    ``outbound()`` is called only when the peer wants to receive audio. Returns the peer
+    and the answer SDP (ICE candidates included). Raises ``ValueError`` for an offer that
+    cannot be answered (bad SDP, no audio, no Opus); the connection is closed then.
+    """
+    pc = new_peer_connection()
+    # Created before the offer is applied, so Opus-only preferences drive the negotiation.
+    audio = pc.addTransceiver("audio", direction="sendrecv")
+    prefer_opus(audio)
+    tap_receiver(audio.receiver, inbound)
+    if on_state is not None:
+        pc.on("connectionstatechange", lambda: on_state(pc))
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if audio.mid is None:
+            raise ValueError("offer has no audio section")
+        for other in pc.getTransceivers():
+            if other is not audio:
+                # One audio stream per member: anything else is refused.
+                other.direction = "inactive"
+        peer_sends = audio._offerDirection in ("recvonly", "sendrecv")
+        peer_receives = audio._offerDirection in ("sendonly", "sendrecv")
+        if peer_receives:
+            audio.sender.replaceTrack(outbound())
+        else:
+            audio.direction = "recvonly"
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)  # waits for ICE gathering
+        if peer_sends and fast_inbound:
+            fast_receive(audio, inbound)
+    except asyncio.CancelledError:
+        # Stopped mid-answer (the server stops, the member went): the connection is nobody's
+        # yet, so close it here or its ICE sockets outlive it.
+        await asyncio.shield(pc.close())
+        raise
+    except Exception as exc:
+        await pc.close()
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(f"cannot answer offer: {exc}") from exc
+    local = pc.localDescription.sdp
+    if announce_address:
+        local = announce_host_candidates(local, announce_address)
+    # Naming from the server's side: "sends_to_peer" = we send; "receives_from_peer" = we hear.
+    peer = AnsweredPeer(
+        pc, sends_to_peer=peer_receives, receives_from_peer=peer_sends, transceiver=audio
+    )
+    return peer, local
