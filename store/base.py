@@ -1,6 +1,6 @@
 """Where rooms live: the `RoomStore` protocol that `MemoryStore` and `RedisStore` implement.
 
-Every store passes tests/rooms/test_store_contract.py. The contract:
+Every store passes tests/store/test_store_contract.py. The contract:
 
 - `load(room_id)` -> the stored `Room` (a private copy the caller may keep) or None.
 - `commit(old, new, events)` stores `new` atomically if the stored room is still `old`

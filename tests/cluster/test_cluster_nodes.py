@@ -1,7 +1,8 @@
 """Several server processes on one real Redis, driven by raw websocket clients.
 
 Each node is `python run_server.py --redis URL --node-id ID` (signaling only: media has its
-own tests); clients speak PROTOCOL.md through protocol.codec and are spread over the nodes.
+own tests); clients speak the wire protocol (docs/protocol.md) through protocol.codec and
+are spread over the nodes.
 """
 
 from __future__ import annotations
