@@ -1,4 +1,5 @@
-"""The server's parts wired together: store -> RoomService -> MediaEngine -> Gateway.
+"""The server's parts wired together: store -> RoomService -> Delivery (+ MediaEngine,
+Cluster) -> Gateway.
 
 `run_server.py` (the command line) and the tests' in-process servers both build through here,
 so a test runs the same stack a user does.
@@ -8,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rooms.machine import Event
-from rooms.model import Room
+from rooms.values import Actor
+from server.delivery import Delivery
 from server.gateway import Gateway
+from server.metrics import Metrics
 from server.settings import Settings
+from server.tasks import TaskSet, maybe_await
 from services.rooms import RoomService
 from store.base import RoomStore
 from store.memory import MemoryStore
@@ -88,7 +90,7 @@ class App:
         if self.cluster is not None:
             await self.cluster.close()
         if self.media is not None:
-            await _maybe_await(self.media.close())
+            await maybe_await(self.media.close())
         await self.service.close()
 
 
@@ -96,33 +98,31 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     """Every part of a server, not yet serving. `media=False` leaves the engine out."""
     store = make_store(settings)
     service = RoomService(store, grace=settings.grace, host_grace=settings.host_grace)
-    gateway = Gateway(settings, service, load_room=service.get_room)
-
-    async def sink(room_id: str, room: Room | None, events: list[Event]) -> None:
-        gateway.deliver(room_id, events, room)
-
-    service.set_sink(sink)
+    delivery = Delivery(Metrics(), TaskSet())
+    # The service hands the delivery what nobody asked for: the sweeper's and other nodes'
+    # batches.
+    service.set_sink(delivery.deliver)
     engine = None
     want_media = settings.media if media is None else media
     if want_media:
         engine_class = load_media_engine()
         if engine_class is None:
-            log.warning("no media engine in this checkout (audio/engine.py): signaling only")
+            log.warning("no media engine in this checkout (media/engine.py): signaling only")
         else:
-            engine = engine_class(settings, on_levels=gateway.on_levels)
-            gateway.media = engine
-    cluster = make_cluster(settings, store, service, gateway, engine)
+            engine = engine_class(settings, on_levels=delivery.levels)
+    cluster = make_cluster(settings, store, service, delivery, engine)
+    delivery.attach(media=engine, cluster=cluster)
+    gateway = Gateway(settings, service, delivery, media=engine, cluster=cluster)
     return App(settings, store, service, gateway, engine, cluster)
 
 
-def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gateway: Gateway,
+def make_cluster(settings: Settings, store: RoomStore, service: RoomService, delivery: Delivery,
                  engine: Any | None) -> Any | None:
     """With Redis: media ownership, offer forwarding and the node registry (cluster.cluster)."""
     if settings.redis is None:
         return None
     from cluster.cluster import Cluster
     from protocol.schema import JoinRoom
-    from rooms.machine import Actor
     from store.redis import RedisStore
 
     assert isinstance(store, RedisStore)
@@ -130,33 +130,25 @@ def make_cluster(settings: Settings, store: RoomStore, service: RoomService, gat
     async def presence_lost(room_id: str, user: str) -> None:
         # The user's connection died with another node: grace starts as for a local drop.
         outcome = await service.connection_lost(Actor(user, user), room_id)
-        gateway._deliver_outcome(outcome, room_id)
+        await delivery.deliver_outcome(room_id, outcome)
 
     async def presence_back(room_id: str, user: str) -> None:
         # This node was taken for dead while its member stayed connected: join again from
         # the same connection, which takes an away seat back.
-        conn = gateway.fanout.rooms.get(room_id, {}).get(user)
+        conn = delivery.subscriptions.subscriber(room_id, user)
         if conn is None or conn.closing:
             return
         outcome = await service.execute(Actor(user, conn.name or user, conn.id),
                                         JoinRoom(room_id))
-        gateway._deliver_outcome(outcome, room_id)
+        await delivery.deliver_outcome(room_id, outcome)
 
     def serves(room_id: str) -> bool:
         # Other nodes' batches matter here only for rooms with local members or local media.
-        return room_id in gateway.fanout.rooms or (engine is not None and room_id in engine.rooms)
+        return delivery.serves(room_id) or (engine is not None and room_id in engine.rooms)
 
     store.interested = serves
-    cluster = Cluster(store, engine, on_presence_lost=presence_lost,
-                      on_presence_back=presence_back)
-    gateway.cluster = cluster
-    return cluster
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
+    return Cluster(store, engine, on_presence_lost=presence_lost,
+                   on_presence_back=presence_back)
 
 
 def describe(settings: Settings) -> Mapping[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from protocol.schema import JoinRoom
-from rooms.machine import Event
+from rooms.events import Event
 from rooms.model import Room
 from tests.support.redis import fresh_redis_url
 from tests.support.server import RunningServer, WireClient, close_all, running_server
@@ -52,10 +52,10 @@ def hold_join(node: RunningServer, user: str,
 def chats_to_node(node: RunningServer) -> asyncio.Queue[str]:
     """Texts of the chat batches `node` takes from Redis, once its gateway has them."""
     texts: asyncio.Queue[str] = asyncio.Queue()
-    gateway = node.gateway
+    delivery = node.gateway.delivery
 
     async def sink(room_id: str, room: Room | None, events: list[Event]) -> None:
-        gateway.deliver(room_id, events, room)
+        await delivery.deliver(room_id, room, events)
         for event in events:
             if event.type == "chat_message":
                 texts.put_nowait(event.data["text"])
@@ -104,13 +104,13 @@ async def test_a_batch_from_before_the_join_arriving_in_the_window_is_not_sent(
         await watcher.call("join_room", room=room)
         committed = asyncio.Event()
         released = asyncio.Event()
-        gateway = b.gateway
+        delivery = b.gateway.delivery
 
         async def late_sink(room_id: str, state: Room | None, events: list[Event]) -> None:
             # B's listener lags: the chat from before the join comes in after its commit.
             if any(e.data.get("text") == "before" for e in events):
                 await asyncio.wait_for(committed.wait(), WAIT)
-            gateway.deliver(room_id, events, state)
+            await delivery.deliver(room_id, state, events)
             if any(e.data.get("text") == "before" for e in events):
                 released.set()
 

@@ -58,7 +58,7 @@ async def test_kick_on_one_node_unsubscribes_on_the_other(redis_url: str) -> Non
         await host.call("chat", room=room, text="after")
         await host.event("chat_message", timeout=10)
         assert [m for m in await guest.quiet(0.5) if m["type"] == "chat_message"] == []
-        assert room not in b.gateway.fanout.rooms
+        assert room not in b.gateway.delivery.rooms
         await close_all([host, guest])
 
 
@@ -69,7 +69,7 @@ async def test_speaking_levels_reach_members_on_the_other_node_once(redis_url: s
         guest = await b.client("guest")
         await guest.call("join_room", room=room)
         # A owns the room's media here: its mixer reports levels through the gateway's callback.
-        a.gateway.on_levels(room, {"host": 0.7})
+        a.gateway.delivery.levels(room, {"host": 0.7})
         assert (await guest.event("speaking", timeout=10))["levels"] == {"host": 0.7}
         assert (await host.event("speaking", timeout=10))["levels"] == {"host": 0.7}
         # Each member gets it once: A's own members are not served again from the channel.

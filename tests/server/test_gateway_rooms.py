@@ -85,7 +85,7 @@ async def test_host_leaving_closes_the_room(srv: RunningServer) -> None:
     room, host, (guest,) = await room_with(srv, "guest")
     await host.call("leave_room", room=room)
     assert (await guest.event("room_closed"))["reason"] == "host_left"
-    assert room not in srv.gateway.fanout.rooms
+    assert room not in srv.gateway.delivery.rooms
     await close_all([host, guest])
 
 
@@ -316,7 +316,7 @@ async def test_room_full(srv: RunningServer, monkeypatch: pytest.MonkeyPatch) ->
 async def test_speaking_levels_reach_the_room(srv: RunningServer) -> None:
     room, host, (a,) = await room_with(srv, "a")
     outsider = await srv.client("outsider")
-    srv.gateway.on_levels(room, {"host": 0.5})
+    srv.gateway.delivery.levels(room, {"host": 0.5})
     for client in (host, a):
         assert (await client.event("speaking")) == {"type": "speaking", "room": room,
                                                     "levels": {"host": 0.5}}

@@ -102,7 +102,7 @@ async def test_host_away_then_room_closes_after_host_grace() -> None:
         closed = await guest.event("room_closed", timeout=5 + HOST_GRACE)
         assert closed["reason"] == "host_left"
         assert await guest.error("join_room", room=room) == "no_such_room"
-        assert room not in srv.gateway.fanout.rooms
+        assert room not in srv.gateway.delivery.rooms
         await guest.close()
 
 

@@ -281,7 +281,7 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving()
         levels = {f"user{i:04d}": 0.5 for i in range(1500)}  # ~20 KB per event
         sent = 0
         while srv.gateway.metrics.slow_clients_closed == 0 and sent < 2000:
-            srv.gateway.on_levels(room, levels)
+            srv.gateway.delivery.levels(room, levels)
             sent += 1
             if sent % 20 == 0:
                 await asyncio.sleep(0)  # let the loop flush to the reader that keeps up
