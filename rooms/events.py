@@ -63,9 +63,5 @@ class Event:
         object.__setattr__(self, "data", {} if data is None else data)
         object.__setattr__(self, "to", to)
 
-    @property
-    def internal(self) -> bool:
-        return self.type.internal
-
     def wire(self, room_id: str) -> dict[str, Any]:
         return {"type": self.type.value, "room": room_id, **self.data}

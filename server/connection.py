@@ -1,4 +1,4 @@
-"""One client websocket as the gateway sees it: who it is, how it speaks, what it joined."""
+"""One client websocket as the server sees it: who it is, how it speaks, what it joined."""
 
 from __future__ import annotations
 
@@ -58,10 +58,6 @@ class Connection:
     def events_binary(self) -> bool:
         return bool(self.binary)
 
-    @property
-    def open(self) -> bool:
-        return not self.closing and self.ws.protocol.state is State.OPEN
-
     def close(self, code: int, reason: str = "") -> None:
         """Start closing without waiting for the client (it may be the slow one)."""
         if self.closing:
@@ -69,10 +65,6 @@ class Connection:
         self.closing = True
         # Kept referenced until done; never cancelled with the connection's other work.
         self._closing_task = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
-
-    def buffered(self) -> int:
-        transport = self.ws.transport
-        return transport.get_write_buffer_size() if transport is not None else 0
 
 
 def send_all(connections: Iterable[Connection], data: bytes | str) -> tuple[int, int]:
@@ -84,7 +76,7 @@ def send_all(connections: Iterable[Connection], data: bytes | str) -> tuple[int,
     closed with 1008 instead of growing without bound.
     """
     # The hot loop of every broadcast (~100 recipients per room event): attribute lookups
-    # hoisted, `Connection.open` inlined, the frame built on first use.
+    # hoisted, the open check inlined, the frame built on first use.
     wire: bytes | None = None
     delivered = slow = 0
     open_state = State.OPEN

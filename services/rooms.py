@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.schema import LIST_LIMIT_MAX, CreateRoom, ListRooms
+from protocol.schema import LIST_LIMIT_MAX, CreateRoom
 from rooms.events import Event
 from rooms.machine import apply, check_offer, create_room
 from rooms.model import Room
@@ -98,12 +98,8 @@ class RoomService:
     # -- commands --------------------------------------------------------------------------
 
     async def execute(self, actor: Actor, cmd: object) -> Outcome:
-        """Run one command; raises `RoomError` (nothing changed) or returns the outcome.
-
-        `list_rooms` answers with `Outcome(None, reply, [])`.
-        """
-        if isinstance(cmd, ListRooms):
-            return Outcome(None, await self.list_rooms(cmd.limit, cmd.cursor), [])
+        """Run one room command or `create_room`; raises `RoomError` (nothing changed) or
+        returns the outcome."""
         if isinstance(cmd, CreateRoom):
             return await self._create(actor, cmd)
         room_id = getattr(cmd, "room", None)
