@@ -1,4 +1,4 @@
-// The wire client: JSON text frames over one WebSocket (PROTOCOL.md).
+// The wire client: JSON text frames over one WebSocket (docs/protocol.md).
 // Requests carry increasing ids and resolve with their reply; events go to listeners.
 
 const REQUEST_TIMEOUT_MS = 20000;
@@ -169,6 +169,13 @@ const ERROR_TEXT = {
   no_such_request: "That mic request is no longer pending.",
   wrong_mode: "That is not possible in the room's current mode.",
   rate_limited: "Too many actions at once: wait a moment and try again.",
+  no_such_user: "There is no such user.",
+  not_friends: "You can only call friends (people who follow you back).",
+  user_offline: "They are not online right now.",
+  busy: "They are in another call.",
+  already_in_call: "You are already in a call (or one is ringing).",
+  no_such_call: "That call has ended.",
+  not_verified: "Only verified users can do that.",
   internal: "The server hit an internal error.",
   disconnected: "The connection to the server was lost.",
   unreachable: "Could not reach the server. Is it running?",
