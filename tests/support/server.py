@@ -4,7 +4,7 @@
   context manager yielding a `RunningServer`: url, settings, app, service, store, gateway).
 - `server_process(*flags, env=...)`: `run_server.py` as a subprocess on a free port, ready once
   /healthz answers (server/process.py's launcher; yields a `ServerProcess` with `client()`).
-- `WireClient`: a raw websockets client speaking PROTOCOL.md through `protocol.codec`
+- `WireClient`: a raw websockets client speaking docs/protocol.md through `protocol.codec`
   (MessagePack binary frames by default, JSON text frames with `binary=False`).
 - `http_get(host, port, path)`: a bare HTTP/1.1 GET (from server/process.py).
 """

@@ -1,7 +1,7 @@
 """The browser page in a real Chromium against the real server.
 
 Two browser contexts stand for two people (host and listener); a Python websocket client
-written against PROTOCOL.md watches the room from outside, so the test sees what the server
+written against docs/protocol.md watches the room from outside, so the test sees what the server
 really heard, not just what the page claims. Screenshots go to test-artifacts/web/.
 
 Chromium is the system's (never downloaded): missing, the tests skip, or fail under CI=true.
