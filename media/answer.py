@@ -61,13 +61,11 @@ class AnsweredPeer:
     def __init__(
         self,
         pc: RTCPeerConnection,
-        sends_to_peer: bool,
         receives_from_peer: bool,
         transceiver: RTCRtpTransceiver,
     ) -> None:
         self.pc = pc
         self.transceiver = transceiver
-        self.sends_to_peer = sends_to_peer
         self.receives_from_peer = receives_from_peer
 
     async def close(self) -> None:
@@ -128,8 +126,8 @@ async def answer_offer(
     local = pc.localDescription.sdp
     if announce_address:
         local = announce_host_candidates(local, announce_address)
-    # Naming from the server's side: "sends_to_peer" = we send; "receives_from_peer" = we hear.
+    # Naming from the server's side: "receives_from_peer" = we hear the peer.
     peer = AnsweredPeer(
-        pc, sends_to_peer=peer_receives, receives_from_peer=peer_sends, transceiver=audio
+        pc, receives_from_peer=peer_sends, transceiver=audio
     )
     return peer, local

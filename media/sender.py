@@ -68,7 +68,7 @@ class DirectSender:
 
     __slots__ = (
         "_dtls", "_nominated", "_pair", "_pt", "_route", "_sender", "_seq", "_srtp",
-        "_ssrc", "_ts0", "dropped", "live", "sent", "track",
+        "_ssrc", "_ts0", "live", "track",
     )
 
     def __init__(self, transceiver: RTCRtpTransceiver, track: IdleTrack) -> None:
@@ -86,8 +86,6 @@ class DirectSender:
         self._pair: Any = None  # the selected ICE pair
         self._route: _Route | None = None  # how to send on that pair with that session
         self.live = True
-        self.sent = 0
-        self.dropped = 0
 
     def deliver(self, out: Outgoing) -> None:
         self.send(out.payload, out.pts, out.ntp)
@@ -106,11 +104,10 @@ class DirectSender:
         anything else protects on that session, so stage and send in one go (a tick's
         listeners: all staged, then all sent, which keeps the system calls out of the
         Python loop's way: a system call between two listeners' Python leaves its caches
-        cold). None: not sendable (not connected yet, or closing); counted as dropped."""
+        cold). None: not sendable (not connected yet, or closing)."""
         dtls = self._dtls
         pair = self._nominated.get(1)
         if dtls._state is not _CONNECTED or pair is None or not self.live:
-            self.dropped += 1
             return None
         route = self._route
         if route is None or pair is not self._pair or dtls._tx_srtp is not self._srtp:
@@ -118,7 +115,6 @@ class DirectSender:
             try:
                 route = _Route(dtls._tx_srtp, pair.protocol.transport, pair.remote_addr)
             except AttributeError:  # the pair's protocol lost its transport: closing
-                self.dropped += 1
                 return None
             self._pair = pair
             self._srtp = dtls._tx_srtp
@@ -149,9 +145,7 @@ class DirectSender:
                                           timestamp, self._ssrc)
                 data = route.protect(header + extension + payload)
         except (AttributeError, ValueError):
-            self.dropped += 1
             return None
-        self.sent += 1
         sender: Any = self._sender
         sender._RTCRtpSender__ntp_timestamp = ntp
         sender._RTCRtpSender__rtp_timestamp = timestamp
@@ -160,9 +154,7 @@ class DirectSender:
         return (self, route.sendto, data, route.addr, len(payload))
 
     def _unsent(self, payload_bytes: int) -> None:
-        # The socket refused a staged packet: take it back out of the counters.
-        self.sent -= 1
-        self.dropped += 1
+        # The socket refused a staged packet: take it back out of aiortc's sender counters.
         sender: Any = self._sender
         sender._RTCRtpSender__octet_count -= payload_bytes
         sender._RTCRtpSender__packet_count -= 1
