@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from cluster.nodes import parse_presence
 from tests.support.redis import flush_sync, require_redis
 from tests.support.server import RunningServer, close_all, running_server
 
@@ -76,3 +78,50 @@ async def test_speaking_levels_reach_members_on_the_other_node_once(redis_url: s
         later = await host.quiet(0.5) + await guest.quiet(0.1)
         assert [m for m in later if m["type"] == "speaking"] == []
         await close_all([host, guest])
+
+
+async def presence_of(node: RunningServer, node_id: str) -> set[tuple[str, str]]:
+    """The (room, user) entries a node recorded in Redis as connected through it."""
+    redis = node.store.redis
+    raw = await redis.smembers(node.store.keys.presence(node_id))
+    return {parse_presence(entry.decode() if isinstance(entry, bytes) else entry)
+            for entry in raw}
+
+
+async def test_presence_follows_the_subscriptions_kicks_and_replacements_included(
+        redis_url: str) -> None:
+    async with two_nodes(redis_url) as (a, b):
+        host = await a.client("host")
+        room = (await host.call("create_room", title="x"))["room"]["id"]
+        ann = await b.client("ann")
+        await ann.call("join_room", room=room)
+        assert (room, "ann") in await presence_of(b, "node-b")
+        # Kicked: no longer connected to the room through B (a stale entry would mark her
+        # away, should B die).
+        await host.call("kick_member", room=room, user="ann")
+        await ann.event("kicked", timeout=10)
+        await wait_until(lambda: presence_of(b, "node-b"), lambda got: (room, "ann") not in got)
+        # Replaced by a newer connection on A: the entry moves from B to A.
+        bob_b = await b.client("bob")
+        await bob_b.call("join_room", room=room)
+        bob_a = await a.client("bob")
+        await bob_a.call("join_room", room=room)
+        assert await bob_b.closed() == 4000
+        await wait_until(lambda: presence_of(b, "node-b"), lambda got: (room, "bob") not in got)
+        assert (room, "bob") in await presence_of(a, "node-a")
+        # The host's own close ends every entry of the room.
+        await host.call("close_room", room=room)
+        await wait_until(lambda: presence_of(a, "node-a"),
+                         lambda got: not any(r == room for r, _ in got))
+        await close_all([host, ann, bob_b, bob_a])
+
+
+async def wait_until(read: Callable[[], Awaitable[set[tuple[str, str]]]],
+                     done: Callable[[set[tuple[str, str]]], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await read()
+        if done(got):
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"still {sorted(got)}"
+        await asyncio.sleep(0.02)
