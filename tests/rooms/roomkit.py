@@ -112,7 +112,7 @@ def seat_wire(room: Room, index: int) -> dict[str, Any]:
 
 
 def check_invariants(room: Room) -> None:
-    """PROTOCOL.md invariants 1, 2 and 4 within one room, plus the model's own consistency."""
+    """docs/protocol.md invariants 1, 2 and 4 within one room, plus the model's own consistency."""
     capacity = 1 if room.mode.value == "live" else room.seat_count
     assert len(room.seats) == capacity <= 8
     assert [seat.index for seat in room.seats] == list(range(capacity))

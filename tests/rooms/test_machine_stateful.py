@@ -1,7 +1,7 @@
 """Random commands from many users over a few rooms, checked after every step.
 
 The rooms live in a real MemoryStore (driven without an event loop: its commit must never
-suspend, which is what makes it atomic). After every step: PROTOCOL.md invariants 1-4 hold,
+suspend, which is what makes it atomic). After every step: docs/protocol.md invariants 1-4 hold,
 a refused command changed nothing, and every change bumped the version by exactly one.
 """
 

@@ -1,4 +1,4 @@
-"""Room capacity under concurrency (PROTOCOL.md invariants 1-4), over real websockets."""
+"""Room capacity under concurrency (docs/protocol.md invariants 1-4), over real websockets."""
 
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ async def test_an_event_committed_during_the_join_reaches_the_joiner_after_the_r
         assert reply["type"] == "ok"
         chat = await late.event("chat_message", timeout=WAIT)
         assert chat["text"] == "during the join"
-        # PROTOCOL.md: the reply first, the events after it.
+        # docs/protocol.md: the reply first, the events after it.
         assert position(late, lambda m: m.get("id") == reply["id"]) < \
             position(late, lambda m: m.get("type") == "chat_message")
         # And the joiner is subscribed for good.

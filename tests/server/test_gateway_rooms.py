@@ -1,4 +1,4 @@
-"""Every room request, event and room error of PROTOCOL.md, through the gateway."""
+"""Every room request, event and room error of docs/protocol.md, through the gateway."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The transport and session rules of PROTOCOL.md, over real websockets on loopback."""
+"""The transport and session rules of docs/protocol.md, over real websockets on loopback."""
 
 from __future__ import annotations
 
