@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             if cpus[1] is not None:
                 os.sched_setaffinity(0, cpus[1])
             if args.nice:
-                for pid in (server.proc.pid, os.getpid()):
+                for pid in (server.pid, os.getpid()):
                     try:
                         os.setpriority(os.PRIO_PROCESS, pid, args.nice)
                     except PermissionError:
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                               file=sys.stderr)
                         break
             report = asyncio.run(run_bench(
-                Target(server.url, server.proc.pid), clients=args.clients, rooms=args.rooms,
+                Target(server.url, server.pid), clients=args.clients, rooms=args.rooms,
                 duration=args.duration, ops=args.ops, seed=args.seed,
                 voice_client=args.voice_client,
             ))

@@ -121,10 +121,6 @@ class ServerChild:
     def pid(self) -> int:
         return self.proc.pid
 
-    @property
-    def text(self) -> str:
-        return self.transcript.text
-
 
 @contextlib.contextmanager
 def server_child(*flags: str, program: tuple[str, ...] = RUN_SERVER_PROGRAM,
@@ -341,10 +337,6 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
 
     def start(self, port: int | None = None) -> None:
         """Start on `port` (a restart: one try), else on a free port."""
