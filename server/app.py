@@ -17,6 +17,9 @@ from typing import Any
 from rooms.values import Actor
 from server.delivery import Delivery
 from server.gateway import Gateway
+from server.handlers.rooms import RoomHandlers
+from server.handlers.session import SessionHandlers
+from server.handlers.table import HandlerTable
 from server.metrics import Metrics
 from server.settings import Settings
 from server.tasks import TaskSet, maybe_await
@@ -112,7 +115,11 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
             engine = engine_class(settings, on_levels=delivery.levels)
     cluster = make_cluster(settings, store, service, delivery, engine)
     delivery.attach(media=engine, cluster=cluster)
-    gateway = Gateway(settings, service, delivery, media=engine, cluster=cluster)
+    handlers = HandlerTable()
+    SessionHandlers(settings, delivery).register(handlers)
+    RoomHandlers(service, delivery, delivery.tasks, media=engine, cluster=cluster) \
+        .register(handlers)
+    gateway = Gateway(settings, delivery, handlers, media=engine)
     return App(settings, store, service, gateway, engine, cluster)
 
 

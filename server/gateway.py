@@ -1,8 +1,8 @@
 """The websockets server: one port, `/ws` for clients, plain GETs for the rest (server.http).
 
 Per connection: read frames and hand each to the request dispatcher (server.requests); when
-the socket goes, tell the delivery, and the rooms its user is no longer connected to start
-their grace (`Disconnect`).
+the socket goes, tell the delivery, then each feature's closer (server/handlers/: the rooms
+its user is no longer connected to start their grace).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from protocol import codec
-from protocol.errors import ProtocolError
 from server import http
 from server.connection import SEND_BUFFER_LIMIT, Connection
 from server.delivery import Delivery
+from server.handlers.table import HandlerTable
 from server.metrics import Metrics, media_metrics
-from server.ports import ClusterPort, MediaPort, RoomsPort
-from server.requests import VERSION, Requests, actor_of
+from server.ports import MediaPort
+from server.requests import VERSION, Requests
 from server.settings import Settings
 from server.tasks import TaskSet
 
@@ -38,22 +38,20 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
-        service: RoomsPort,
         delivery: Delivery,
+        handlers: HandlerTable,
         *,
         media: MediaPort | None = None,
-        cluster: ClusterPort | None = None,
         send_limit: int = SEND_BUFFER_LIMIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.service = service
         self.delivery = delivery
+        self.handlers = handlers
         self.media = media
         self.metrics: Metrics = delivery.metrics
         self.tasks: TaskSet = delivery.tasks
-        self.requests = Requests(settings, service, delivery, self.metrics, self.tasks,
-                                 media=media, cluster=cluster, clock=clock)
+        self.requests = Requests(settings, handlers, self.metrics, clock=clock)
         self.send_limit = send_limit
         self.connections: set[Connection] = set()
         self.server: Server | None = None
@@ -140,17 +138,12 @@ class Gateway:
             await self._connection_closed(conn)
 
     async def _connection_closed(self, conn: Connection) -> None:
-        """Rooms the user has no other local connection to see a Disconnect (grace starts)."""
+        """Forget the connection, then let each feature act on its going (the rooms its user
+        is no longer connected to start their grace)."""
         lost = await self.delivery.connection_closed(conn)
-        if conn.user is None:
-            return
-        actor = actor_of(conn)
-        for room_id in lost:
+        for closer in self.handlers.closers:
             try:
-                outcome = await self.service.connection_lost(actor, room_id)
-            except ProtocolError:
-                continue  # the room is gone or the user no longer in it: nothing to hold
+                await closer(conn, lost)
             except Exception:
-                log.exception("connection_lost(%s, %s) failed", conn.user, room_id)
-                continue
-            await self.delivery.deliver_outcome(room_id, outcome)
+                log.exception("closing %s (%s): %s failed", conn.id, conn.user,
+                              getattr(closer, "__qualname__", closer))

@@ -1,0 +1,111 @@
+"""Version 1's room verbs: `list_rooms`, `webrtc_offer {room}`, every room command, and the
+grace that starts when a user's last connection to a room closes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.schema import CreateRoom, ListRooms, WebrtcOffer
+from rooms.machine import ROOM_COMMANDS
+from rooms.values import Actor
+from server.connection import Connection
+from server.delivery import Delivery
+from server.handlers.table import HandlerTable, Request
+from server.ports import ClusterPort, MediaPort, RoomsPort
+from server.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+NO_MEDIA_MESSAGE = "media is not available on this server"
+
+
+def actor_of(conn: Connection) -> Actor:
+    assert conn.user is not None
+    return Actor(conn.user, conn.name or conn.user, conn=conn.id)
+
+
+class RoomHandlers:
+    def __init__(self, service: RoomsPort, delivery: Delivery, tasks: TaskSet, *,
+                 media: MediaPort | None = None, cluster: ClusterPort | None = None) -> None:
+        self.service = service
+        self.delivery = delivery
+        self.tasks = tasks
+        self.media = media
+        # With several nodes, the room's media owner answers offers, wherever it runs.
+        self.cluster = cluster
+
+    def register(self, table: HandlerTable) -> None:
+        table.register(ListRooms, self.list_rooms)
+        table.register(WebrtcOffer, self.webrtc_offer)
+        table.register_all((CreateRoom, *sorted(ROOM_COMMANDS, key=lambda c: c.__name__)),
+                           self.room_command)
+        table.on_close(self.connection_closed)
+
+    async def list_rooms(self, request: Request) -> None:
+        command: ListRooms = request.command
+        request.ok(**await self.service.list_rooms(command.limit, command.cursor))
+
+    async def room_command(self, request: Request) -> None:
+        # Another node's batch for the room may arrive between this command's commit and its
+        # reply: the delivery keeps it from before the command runs (see server.delivery).
+        conn, command = request.conn, request.command
+        room_id = getattr(command, "room", None)  # None: create_room, which names none yet
+        in_flight = self.delivery.begin(conn, room_id)
+        try:
+            outcome = await self.service.execute(actor_of(conn), command)
+            request.ok(**outcome.reply)
+            try:
+                await self.delivery.answered(in_flight, outcome)
+            except Exception:
+                # The request was answered (exactly one reply); what failed is ours to log.
+                log.exception("delivery after %s from %s failed", type(command).__name__,
+                              conn.id)
+        finally:
+            self.delivery.end(in_flight)
+
+    async def webrtc_offer(self, request: Request) -> None:
+        # ICE gathering takes a while: the connection keeps serving meanwhile.
+        conn = request.conn
+        task = self.tasks.spawn(self._offer(request), name=f"offer-{conn.id}")
+        conn.offers.add(task)
+        task.add_done_callback(conn.offers.discard)
+
+    async def _offer(self, request: Request) -> None:
+        conn, command = request.conn, request.command
+        try:
+            # The one load and membership check of an offer; the media answers for that room.
+            room = await self.service.check_offer(actor_of(conn), command.room)
+            assert conn.user is not None
+            if self.cluster is not None:
+                answer = await self.cluster.offer(room.id, conn.user, command.sdp)
+            elif self.media is None:
+                raise ProtocolError(ErrorCode.INTERNAL, NO_MEDIA_MESSAGE)
+            else:
+                answer = await self.media.offer(room, conn.user, command.sdp)
+            request.ok(sdp=answer)
+        except ProtocolError as exc:
+            request.fail(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("webrtc_offer from %s (%s) failed: %s", conn.id, conn.user, exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            request.fail(ProtocolError(ErrorCode.INTERNAL, f"could not answer the offer: {exc}"))
+
+    async def connection_closed(self, conn: Connection, rooms: Sequence[str]) -> None:
+        """Rooms the user has no other local connection to see a Disconnect (grace starts)."""
+        if conn.user is None:
+            return
+        actor = actor_of(conn)
+        for room_id in rooms:
+            try:
+                outcome = await self.service.connection_lost(actor, room_id)
+            except ProtocolError:
+                continue  # the room is gone or the user no longer in it: nothing to hold
+            except Exception:
+                log.exception("connection_lost(%s, %s) failed", conn.user, room_id)
+                continue
+            await self.delivery.deliver_outcome(room_id, outcome)
