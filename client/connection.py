@@ -4,6 +4,11 @@
         room = (await c.create_room("Evening talk"))["room"]
         ev = await c.wait_for("mic_requested")
 
+    async with VoiceClient.connect(url, user="bob", name="Bob", app="douyin") as c:
+        await c.follow("ada")                      # friends once Ada follows back
+        call = (await c.call("ada", video=True))["call"]
+        await c.wait_call(call["id"], "active")
+
 One method per request, each returning the `ok` reply or raising `ClientError`.
 Events arrive through `events()` (async iterators, one queue each) and
 `wait_for()`. When the socket drops unexpectedly the client reconnects with
@@ -14,7 +19,8 @@ code, message}`, `_closed {reason}`.
 
 The parts: `client/transport.py` (the socket, replies by id, reconnection),
 `client/events.py` (streams and `wait_for`), `client/verbs/` (the requests, one module
-per group; `VoiceClient` combines them).
+per group: rooms, people, calls; `VoiceClient` combines them). Call media is
+`client/call_media.py`.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from typing import Any
 from client.errors import ClientError, Reply
 from client.events import Event, EventStream
 from client.transport import ReplyHook
+from client.verbs.calls import CallState, CallVerbs
+from client.verbs.people import PeopleVerbs
 from client.verbs.rooms import RoomVerbs
 
-__all__ = ["ClientError", "Event", "EventStream", "Reply", "ReplyHook", "VoiceClient",
-           "user_from_name"]
+__all__ = ["CallState", "ClientError", "Event", "EventStream", "Reply", "ReplyHook",
+           "VoiceClient", "user_from_name"]
 
 _USER_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -66,11 +74,13 @@ class _Connect:
         await self._client.close()
 
 
-class VoiceClient(RoomVerbs):
+class VoiceClient(CallVerbs, PeopleVerbs, RoomVerbs):
     """A signaling connection to one server. Create it with `VoiceClient.connect()`.
 
-    Options (keyword): `reconnect`, `reconnect_for`, `request_timeout`, `history` (events
-    kept for `wait_for`; 0 turns it off), `on_reply(type, seconds, code)`, `on_event(event)`.
+    Options (keyword): `app`, `verified`, `city` (what `hello` claims in development mode;
+    `app` and `verified` then hold what the server granted), `reconnect`, `reconnect_for`,
+    `request_timeout`, `history` (events kept for `wait_for`; 0 turns it off),
+    `on_reply(type, seconds, code)`, `on_event(event)`.
     """
 
     def __init__(self, url: str, *, user: str | None = None, name: str | None = None,

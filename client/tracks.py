@@ -39,6 +39,8 @@ class SourceTrack(MediaStreamTrack):
     def __init__(self, source: PcmSource) -> None:
         super().__init__()
         self.source = source
+        self.muted = False
+        """Send silence (the source still plays on, as a live microphone would)."""
         self._start: float | None = None
         self._pts = 0
 
@@ -53,6 +55,8 @@ class SourceTrack(MediaStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         pcm = self.source.read()
+        if self.muted:
+            pcm = np.zeros_like(pcm)
         frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts

@@ -50,6 +50,9 @@ class Transport:
         user: str | None = None,
         name: str | None = None,
         token: str | None = None,
+        app: str | None = None,
+        verified: bool | None = None,
+        city: str | None = None,
         binary: bool = True,
         reconnect: bool = True,
         reconnect_for: float = DEFAULT_RECONNECT_FOR,
@@ -62,6 +65,11 @@ class Transport:
         self.token = token
         self.user = user
         self.name = name
+        # What hello asks for in development mode (with a token, the token's claims count)...
+        self.claims: dict[str, Any] = {"app": app, "verified": verified, "city": city}
+        # ... and what the server said: the connection's app, whether the user is verified.
+        self.app: str | None = app
+        self.verified: bool = bool(verified)
         self.binary = binary
         self.reconnect = reconnect
         self.reconnect_for = reconnect_for
@@ -122,6 +130,12 @@ class Transport:
             raise
         self.user = str(msg.get("user", self.user))
         self.name = str(msg.get("name", self.name))
+        # Version 1.1 servers say which app the connection belongs to and whether the user
+        # is verified; an older server says neither.
+        if isinstance(msg.get("app"), str):
+            self.app = msg["app"]
+        if isinstance(msg.get("verified"), bool):
+            self.verified = msg["verified"]
         server = msg.get("server")
         self.server = server if isinstance(server, dict) else {}
         self._ws = ws
@@ -129,8 +143,9 @@ class Transport:
     async def _hello(self, ws: ClientConnection) -> Reply:
         """Say hello on a fresh socket; its `ok` reply (events before it are dispatched)."""
         rid = next(self._ids)
-        params = {"token": self.token, "user": self.user, "name": self.name}
-        frame = {"id": rid, "type": "hello", **{k: v for k, v in params.items() if v}}
+        params = {"token": self.token, "user": self.user, "name": self.name, **self.claims}
+        frame = {"id": rid, "type": "hello",
+                 **{k: v for k, v in params.items() if v is not None and v != ""}}
         await ws.send(encode(frame, self.binary))
         deadline = time.monotonic() + self.request_timeout
         while True:
