@@ -131,7 +131,9 @@ class Window:
         return self.cpu / self.seconds
 
     def get(self, name: str) -> float:
-        return self.metrics.get(f"voiceroom_media_{name}", 0.0)
+        # Counters carry Prometheus' `_total` suffix (server/metrics.py), gauges do not.
+        return self.metrics.get(f"voiceroom_media_{name}_total",
+                                self.metrics.get(f"voiceroom_media_{name}", 0.0))
 
 
 async def measure(server: ServerProc, seconds: float) -> Window:

@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.answer import AnsweredPeer, answer_offer
 from media.inbound import Inbound
 from media.session import LevelsCallback, Output, RoomMixSession
-from media.stats import node_stats
+from media.stats import Histogram, SessionStats, node_histograms, node_stats, retire
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class MediaEngine:
         self.rooms: dict[str, EngineRoom] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
+        # The counters of sessions that stopped: /metrics' sums must never go down.
+        self._retired = SessionStats()
 
     # --- signaling ---------------------------------------------------------------------------
 
@@ -209,8 +211,15 @@ class MediaEngine:
             "media_rooms": float(len(self.rooms)),
             "media_peers": float(sum(len(m.peers) for m in self.rooms.values())),
         }
-        out.update(node_stats(m.session.stats for m in self.rooms.values()))
+        out.update(node_stats(self._all_stats()))
         return out
+
+    def histograms(self) -> dict[str, Histogram]:
+        """Node-wide histograms for /metrics: each tick's wall time, each send loop's CPU."""
+        return node_histograms(self._all_stats())
+
+    def _all_stats(self) -> list[SessionStats]:
+        return [self._retired, *(m.session.stats for m in self.rooms.values())]
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -253,6 +262,7 @@ class MediaEngine:
             # (an offer being answered stops it when done if it left no peer)
             return None
         del self.rooms[room_id]
+        retire(self._retired, media.session.stats)
         task = asyncio.ensure_future(media.session.stop())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

@@ -227,6 +227,7 @@ class RoomMixSession:
                 log.exception("room %s: media tick failed", self.room_id)
             took = time.perf_counter() - started
             self.stats.tick_seconds_total += took
+            self.stats.tick_seconds.observe(took)
             if took > self.stats.max_tick_seconds:
                 self.stats.max_tick_seconds = took
             if took > period:
@@ -310,7 +311,9 @@ class RoomMixSession:
         sending = time.thread_time()
         stats.encode_cpu_seconds += sending - cpu
         self._send(shared, own)
-        stats.send_cpu_seconds += time.thread_time() - sending
+        sent = time.thread_time() - sending
+        stats.send_cpu_seconds += sent
+        stats.send_seconds.observe(sent)
         return encodes
 
     def _send(self, shared: Outgoing, own: dict[str, Outgoing]) -> None:

@@ -21,7 +21,7 @@ from server import http
 from server.connection import SEND_BUFFER_LIMIT, Connection
 from server.delivery import Delivery
 from server.handlers.table import HandlerTable
-from server.metrics import Metrics, media_metrics
+from server.metrics import CONTENT_TYPE, Exposition, Metrics
 from server.ports import MediaPort
 from server.requests import VERSION, Requests
 from server.settings import Settings
@@ -56,6 +56,8 @@ class Gateway:
         self.connections: set[Connection] = set()
         self.server: Server | None = None
         self.stopping = False
+        self.exposition = Exposition(self.metrics, rooms=lambda: len(self.delivery.rooms),
+                                     media=lambda: self.media)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -107,13 +109,12 @@ class Gateway:
                 return http.response(HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n")
             return http.response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
-            return http.response(HTTPStatus.OK, self.render_metrics(),
-                                 "text/plain; version=0.0.4; charset=utf-8")
+            return http.response(HTTPStatus.OK, self.render_metrics(), CONTENT_TYPE)
         return http.static_response(self.settings.web_dir, path)
 
-    def render_metrics(self) -> str:
-        return self.metrics.render(rooms=len(self.delivery.rooms),
-                                   extra=media_metrics(self.media))
+    def render_metrics(self) -> bytes:
+        """The Prometheus text format (server.metrics)."""
+        return self.exposition.render()
 
     # --- one connection -------------------------------------------------------------------------
 

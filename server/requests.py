@@ -52,6 +52,7 @@ class Requests:
             conn.binary = binary
         rid: int | None = None
         kind = "?"
+        started = time.perf_counter()
         try:
             obj = codec.decode(frame)
             rid = parse_id(obj)
@@ -68,10 +69,17 @@ class Requests:
             if handler is None:
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
                                     f"{kind!r} is not served by this server")
-            await handler(Request(conn, rid, command, binary, self.replies))
+            await handler(Request(conn, rid, command, binary, self.replies, kind, started))
         except ProtocolError as exc:
             self.replies.error(conn, exc, rid, binary)
+            self._timed(kind, started)
         except Exception:
             log.exception("request %s from %s (%s) failed", kind, conn.id, conn.user)
             self.replies.error(conn, ProtocolError(ErrorCode.INTERNAL, "internal server error"),
                                rid, binary)
+            self._timed(kind, started)
+
+    def _timed(self, kind: str, started: float) -> None:
+        """A refused request's latency (a frame that named no verb has none)."""
+        if kind != "?":
+            self.metrics.observe_request(kind, time.perf_counter() - started)

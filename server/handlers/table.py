@@ -9,6 +9,7 @@ later (a `webrtc_offer` gathering ICE) replies from its own task with `ok` or `f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,12 +52,16 @@ class Request:
     command: Any
     binary: bool
     replies: Replies
+    kind: str = ""  # the verb, for the latency histogram
+    started: float = 0.0  # time.perf_counter() when its frame arrived
 
     def ok(self, **result: Any) -> None:
         self.replies.ok(self.conn, self.id, self.binary, result)
+        self.replies.metrics.observe_request(self.kind, time.perf_counter() - self.started)
 
     def fail(self, exc: ProtocolError) -> None:
         self.replies.error(self.conn, exc, self.id, self.binary)
+        self.replies.metrics.observe_request(self.kind, time.perf_counter() - self.started)
 
 
 Handler = Callable[[Request], Awaitable[None]]

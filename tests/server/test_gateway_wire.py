@@ -262,7 +262,7 @@ async def test_webrtc_offer_with_garbage_sdp_with_media_on() -> None:
         assert reply["code"] == "bad_request" and reply["field"] == "sdp"
         assert (await c.call("chat", room=room, text="still here"))["type"] == "ok"
         status, _, body = await http_get(srv.host, srv.port, "/metrics")
-        assert status == 200 and "voiceroom_media_ticks " in body.decode()
+        assert status == 200 and "voiceroom_media_ticks_total " in body.decode()
         await c.close()
 
 
