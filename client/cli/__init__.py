@@ -1,14 +1,18 @@
-"""`python -m client`: list rooms, host a room, join one, or run a load test.
+"""`python -m client`: rooms (list, host, join), people (follow, friends, block, profile),
+calls (call, answer), or a load test.
 
     python -m client --url ws://127.0.0.1:8765/ws --name Ada host --title "Evening talk"
     python -m client --name Bob join ROOM --request-mic
     python -m client rooms
+    python -m client --name Ada follow bob
+    python -m client --name Bob answer --record heard.wav
+    python -m client --name Ada call bob --video --tone 440 --seconds 10
     python -m client load --clients 50 --rooms 5 --duration 20
 
 Each subcommand is one `Command` entry in `COMMANDS` and one module (client/cli/rooms.py,
-host.py, join.py; `load` is client/load/): a function adding its flags and an async
-function running it, so a new flag (say, media options for `host` and `join`) is one
-`add_argument` in the right place, and a new mode (calls, matching) one more module.
+host.py, join.py, people.py, calls.py; `load` is client/load/): a function adding its
+flags and an async function running it, so a new flag is one `add_argument` in the right
+place, and a new mode (matching) one more module.
 Output is one line per event, flushed, so other programs can read it; when they stop
 reading (`python -m client rooms | head -1`) the CLI ends quietly with status 1.
 """
@@ -23,7 +27,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from client import load
-from client.cli import host, join, rooms
+from client.cli import calls, host, join, people, rooms
+from client.cli.explain import explain
 from client.cli.options import add_connection_arguments
 from client.cli.output import format_event, format_seat, format_state, say
 from client.connection import ClientError
@@ -44,6 +49,20 @@ COMMANDS: list[Command] = [
     Command("rooms", "list the open rooms", rooms.add_arguments, rooms.run),
     Command("host", "create a room and host it", host.add_arguments, host.run),
     Command("join", "join a room as audience", join.add_arguments, join.run),
+    Command("follow", "follow a user (friends when they follow you too)",
+            people.add_user_argument, people.run_follow),
+    Command("unfollow", "stop following a user", people.add_user_argument, people.run_unfollow),
+    Command("friends", "list your friends (or --which following|followers)",
+            people.add_list_arguments, people.run_friends),
+    Command("block", "block a user (follows removed, calls refused; they are not told)",
+            people.add_user_argument, people.run_block),
+    Command("unblock", "unblock a user", people.add_user_argument, people.run_unblock),
+    Command("profile", "show a profile, or set yours (--city, --tags, --bio)",
+            people.add_profile_arguments, people.run_profile),
+    Command("call", "call a friend; talk, record, hang up", calls.add_call_arguments,
+            calls.run_call),
+    Command("answer", "wait for calls and answer them", calls.add_answer_arguments,
+            calls.run_answer),
     Command("load", "many clients with realistic churn; prints latencies and errors",
             load.add_arguments, load.run),
 ]
@@ -66,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(args.run(args))
     except ClientError as exc:
-        say(f"error {exc.code}: {exc.message}", sys.stderr)
+        say(f"error {explain(exc)}", sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

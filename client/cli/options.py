@@ -28,6 +28,11 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, again: bool = F
                         help=f"HS256 token when the server has a secret [env {ENV_PREFIX}TOKEN]")
     parser.add_argument("--json", action="store_true", default=default(False),
                         help="send JSON text frames instead of MessagePack binary frames")
+    parser.add_argument("--app", default=default(os.environ.get(ENV_PREFIX + "APP")),
+                        help="the app this connection belongs to, e.g. douyin (development"
+                             f" mode; default: the server's, main) [env {ENV_PREFIX}APP]")
+    parser.add_argument("--verified", action="store_true", default=default(False),
+                        help="claim to be real-name verified (development mode)")
 
 
 def open_client(args: argparse.Namespace, default_name: str | None = None) -> Any:
@@ -36,7 +41,8 @@ def open_client(args: argparse.Namespace, default_name: str | None = None) -> An
     if args.token is None and name is None:
         raise SystemExit("error: give --name (development mode) or --token")
     return VoiceClient.connect(
-        args.url, user=args.user, name=name, token=args.token, binary=not args.json
+        args.url, user=args.user, name=name, token=args.token, binary=not args.json,
+        app=args.app, verified=True if args.verified else None,
     )
 
 

@@ -39,6 +39,19 @@ def format_state(state: dict[str, Any]) -> list[str]:
     return lines
 
 
+def format_call(call: dict[str, Any]) -> str:
+    """`video call c1 from Ada (ada) to bob: active [bob away]`."""
+    caller, callee = call.get("caller") or {}, call.get("callee") or {}
+    away = [str(p.get("user")) for p in (caller, callee) if p.get("away")]
+    app = f" in {caller['app']}" if caller.get("app") else ""
+    text = (f"{'video ' if call.get('video') else ''}call {call.get('id')}"
+            f" from {who(caller.get('user'), caller.get('name'))}{app}"
+            f" to {who(callee.get('user'), callee.get('name'))}: {call.get('state')}")
+    if call.get("reason"):
+        text += f" ({call['reason']})"
+    return text + (f" [{', '.join(away)} away]" if away else "")
+
+
 _EVENT_TEXT: dict[str, Callable[[Event], str]] = {
     "audience_changed": lambda e: f"audience: {e.get('count')}",
     "role_changed": lambda e: f"{e.get('user')} is now {e.get('role')}",
@@ -64,6 +77,16 @@ _EVENT_TEXT: dict[str, Callable[[Event], str]] = {
     "kicked": lambda e: f"you were removed from the room ({e.get('reason')})",
     "replaced": lambda e: "a newer connection of yours took over this room",
     "room_closed": lambda e: f"room closed ({e.get('reason')})",
+    "followed": lambda e: (
+        f"{who(e.get('user'), e.get('name'))} follows you"
+        + (" (friends: you follow each other)" if e.get("mutual") else "")
+    ),
+    "call_incoming": lambda e: f"incoming {format_call(e.get('call') or {})}",
+    "call_state": lambda e: format_call(e.get("call") or {}),
+    "call_ended": lambda e: (
+        f"call {(e.get('call') or {}).get('id')} ended"
+        f" ({e.get('reason') or (e.get('call') or {}).get('reason')})"
+    ),
     "_disconnected": lambda e: f"connection lost (code {e.get('code')}), reconnecting",
     "_reconnected": lambda e: "reconnected; rejoined " + (", ".join(e.get("rooms") or []) or "-"),
     "_rejoin_failed": lambda e: f"could not rejoin {e.get('room')}: {e.get('code')}",
