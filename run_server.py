@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from protocol.tokens import issue_token
 from protocol.validate import clean_name, is_user_id
 from server.app import build, describe
+from server.logs import configure_logging
 from server.settings import ENV_PREFIX, Settings, parse_settings
 
 log = logging.getLogger("voiceroom")
@@ -93,11 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["token"]:
         return token_main(args[1:])
     settings = parse_settings(args, prog="run_server.py")
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
     except (OSError, RedisError) as exc:

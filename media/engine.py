@@ -275,7 +275,9 @@ class MediaEngine:
         media = self.rooms.get(room_id)
         if media is None or member.closed:
             return
-        log.info("room %s: %s's media connection %s", room_id, member.user, pc.connectionState)
+        # A failure is the operator's business; a peer closing is every leave's (DEBUG).
+        log.log(logging.INFO if pc.connectionState == "failed" else logging.DEBUG,
+                "room %s: %s's media connection %s", room_id, member.user, pc.connectionState)
         self._detach(media, member)
         self._maybe_stop(room_id)
 

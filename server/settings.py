@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = REPO_ROOT / "web"
 ENV_PREFIX = "VOICEROOM_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class Settings:
     web_dir: Path = DEFAULT_WEB_DIR
     media: bool = True
     log_level: str = "INFO"
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         if not self.node_id:
@@ -132,6 +134,13 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _log_format(text: str) -> str:
+    value = text.lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -179,7 +188,9 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("web_dir", "--web-dir", Path, "folder of the web page (default: web/ of the "
             "repository)", "DIR"),
     _Option("log_level", "--log-level", _log_level, "DEBUG, INFO, WARNING or ERROR "
-            "(default INFO)", "LEVEL"),
+            "(default INFO: what happens to rooms; DEBUG adds sockets and ICE)", "LEVEL"),
+    _Option("log_format", "--log-format", _log_format, "text, or json: one JSON object a "
+            "line for log shippers (default text)", "FORMAT"),
 )
 
 

@@ -23,6 +23,7 @@ from rooms.events import Event
 from rooms.machine import apply, check_offer, create_room
 from rooms.model import Room
 from rooms.values import SYSTEM, Actor, Disconnect, Expire, Outcome, RoomError
+from services import roomlog
 from store.base import Conflict, EventSink, RoomStore
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class RoomService:
                 await self.store.commit(None, outcome.room, outcome.events)
             except Conflict:
                 continue  # the id is taken: draw another
+            if outcome.room is not None:
+                roomlog.created(outcome.room, actor)
             return outcome
         raise ProtocolError(ErrorCode.INTERNAL, "could not find a free room id")
 
@@ -146,6 +149,7 @@ class RoomService:
                     await self.store.commit(room, outcome.room, outcome.events)
                 except Conflict:
                     continue  # changed by another node since we loaded it
+                roomlog.committed(room_id, actor, outcome.events)
                 return outcome
         raise ProtocolError(ErrorCode.INTERNAL, "the room is too busy, try again")
 
