@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from calls.errors import PolicyError
+from calls.machine import DEFAULT_RING_TIMEOUT
+from calls.policy import AppPolicy
 from services.rooms import DEFAULT_GRACE, DEFAULT_HOST_GRACE
 
 DEFAULT_HOST = "127.0.0.1"
@@ -127,6 +130,18 @@ def _non_empty(text: str) -> str:
     return text
 
 
+def _apps(text: str) -> AppPolicy:
+    try:
+        with open(text, encoding="utf-8") as file:
+            content = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        return AppPolicy.from_json(content)
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _log_level(text: str) -> str:
     value = text.upper()
     if value not in LOG_LEVELS:
@@ -187,6 +202,11 @@ OPTIONS: tuple[_Option, ...] = (
             "candidates (default: the machine's own addresses)", "ADDR"),
     _Option("web_dir", "--web-dir", Path, "folder of the web page (default: web/ of the "
             "repository)", "DIR"),
+    _Option("apps", "--apps", _apps, "JSON app policy: who may call whom and where calls "
+            "ring (default: one app `main`, calls between friends; see docs/apps.example.json)",
+            "FILE"),
+    _Option("ring_timeout", "--ring-timeout", _positive_float, f"seconds a call rings before "
+            f"it ends unanswered (default {DEFAULT_RING_TIMEOUT:g})", "SECONDS"),
     _Option("log_level", "--log-level", _log_level, "DEBUG, INFO, WARNING or ERROR "
             "(default INFO: what happens to rooms; DEBUG adds sockets and ICE)", "LEVEL"),
     _Option("log_format", "--log-format", _log_format, "text, or json: one JSON object a "
