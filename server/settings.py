@@ -54,6 +54,9 @@ class Settings:
     media: bool = True
     log_level: str = "INFO"
     log_format: str = "text"
+    # Who may call whom, where calls ring (--apps FILE; default: one app `main`).
+    apps: AppPolicy = field(default_factory=AppPolicy.default)
+    ring_timeout: float = DEFAULT_RING_TIMEOUT
 
     def __post_init__(self) -> None:
         if not self.node_id:
@@ -134,8 +137,10 @@ def _apps(text: str) -> AppPolicy:
     try:
         with open(text, encoding="utf-8") as file:
             content = file.read()
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError("cannot read it: not UTF-8 text") from None
     try:
         return AppPolicy.from_json(content)
     except PolicyError as exc:
