@@ -17,15 +17,20 @@ from typing import Any
 from rooms.values import Actor
 from server.delivery import Delivery
 from server.gateway import Gateway
+from server.handlers.people import PeopleHandlers
 from server.handlers.rooms import RoomHandlers
 from server.handlers.session import SessionHandlers
 from server.handlers.table import HandlerTable
 from server.metrics import Metrics
 from server.settings import Settings
 from server.tasks import TaskSet, maybe_await
+from server.user_delivery import UserDelivery
+from services.people import PeopleService
 from services.rooms import RoomService
 from store.base import RoomStore
 from store.memory import MemoryStore
+from store.people import MemoryPeople, PeopleStore
+from store.presence import MemoryPresence, Presence
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,18 @@ def make_store(settings: Settings) -> RoomStore:
     from store.redis import RedisStore
 
     return RedisStore(settings.redis, settings.node_id)
+
+
+def make_people(store: RoomStore) -> tuple[PeopleStore, Presence]:
+    """Profiles, relations and presence beside the rooms: in Redis when the rooms are."""
+    if isinstance(store, MemoryStore):
+        return MemoryPeople(), MemoryPresence()
+    from store.people_redis import RedisPeople
+    from store.presence import RedisPresence
+    from store.redis import RedisStore
+
+    assert isinstance(store, RedisStore)
+    return RedisPeople(store), RedisPresence(store)
 
 
 def load_media_engine() -> type[Any] | None:
@@ -65,6 +82,9 @@ class App:
     gateway: Gateway
     media: Any | None = None
     cluster: Any | None = None  # cluster.cluster.Cluster with --redis
+    people: PeopleService | None = None
+    users: UserDelivery | None = None
+    user_channel: Any | None = None  # store.user_channel.UserChannel with --redis
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -77,6 +97,8 @@ class App:
 
     async def start(self) -> None:
         await self.service.start()
+        if self.user_channel is not None and self.users is not None:
+            await self.user_channel.start(self.users.deliver_here)
         await self.gateway.start()
         if self.cluster is not None:
             await self.cluster.start()
@@ -94,6 +116,8 @@ class App:
             await self.cluster.close()
         if self.media is not None:
             await maybe_await(self.media.close())
+        if self.user_channel is not None:
+            await self.user_channel.close()
         await self.service.close()
 
 
@@ -115,12 +139,26 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
             engine = engine_class(settings, on_levels=delivery.levels)
     cluster = make_cluster(settings, store, service, delivery, engine)
     delivery.attach(media=engine, cluster=cluster)
+    people_store, presence = make_people(store)
+    people = PeopleService(people_store, presence, settings.apps)
+    users = UserDelivery(delivery.subscriptions, delivery.metrics, delivery.tasks)
+    user_channel = None
+    if settings.redis is not None:
+        from store.redis import RedisStore
+        from store.user_channel import UserChannel
+
+        assert isinstance(store, RedisStore)
+        user_channel = UserChannel(store)
+    users.attach(media=engine, publish=user_channel.publish if user_channel else None)
+    # Registration order is closing order: the session's closer (presence) goes first.
     handlers = HandlerTable()
-    SessionHandlers(settings, delivery).register(handlers)
+    SessionHandlers(settings, delivery, people, presence).register(handlers)
     RoomHandlers(service, delivery, delivery.tasks, media=engine, cluster=cluster) \
         .register(handlers)
+    PeopleHandlers(people, users).register(handlers)
     gateway = Gateway(settings, delivery, handlers, media=engine)
-    return App(settings, store, service, gateway, engine, cluster)
+    return App(settings, store, service, gateway, engine, cluster, people=people, users=users,
+               user_channel=user_channel)
 
 
 def make_cluster(settings: Settings, store: RoomStore, service: RoomService, delivery: Delivery,

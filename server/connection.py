@@ -13,6 +13,8 @@ from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from protocol.schema import DEFAULT_APP
+
 log = logging.getLogger(__name__)
 
 # Bytes a client may leave unread in its socket's send buffer before it counts as hopelessly
@@ -34,6 +36,11 @@ class Connection:
     id: str
     user: str | None = None
     name: str | None = None
+    # Identity beside the user (docs/protocol.md "Identity, apps and profiles"): the app this
+    # connection belongs to, real-name verification, and the session's city (token or hello).
+    app: str = DEFAULT_APP
+    verified: bool = False
+    city: str | None = None
     # The encoding of the client's first frame: events go out in it (True: msgpack).
     binary: bool | None = None
     rooms: set[str] = field(default_factory=set)

@@ -51,3 +51,13 @@ class ClusterPort(Protocol):
     async def left(self, room_id: str, user: str) -> None: ...
 
     async def share_levels(self, room_id: str, levels: dict[str, float]) -> None: ...
+
+    async def current_levels(self, room_id: str) -> Mapping[str, float]: ...
+
+
+class PeoplePort(Protocol):
+    """services.people.PeopleService, as the session uses it (the people handlers take the
+    service itself)."""
+
+    async def signed_in(self, user: str, name: str, *, verified: bool,
+                        city: str | None) -> object: ...

@@ -19,6 +19,29 @@ The cluster's (cluster/):
 - `vr:node:<id>:owned` set  the room ids whose media the node owns
 - `vr:node:<id>:presence` set  "room<TAB>user" of the members connected through the node
 - `vr:node:<id>:inbox` channel: offer requests to the node and replies to its requests
+- `vr:{<room>}:levels` string  msgpack {user: level} of who speaks now, kept by the room's
+                               media owner for a lease's time (joiners on other nodes read it)
+- `vr:{call:<id>}:owner` string  the node that owns the call's media (a lease, as a room's)
+- `vr:node:<id>:calls` set  the call ids whose media the node owns
+- `vr:node:<id>:conns` set  "user<TAB>conn" of every connection said hello through the node
+
+People (store/people_redis.py, store/presence.py); `<u>` a user id, `<app>` an app name:
+- `vr:profile:<u>`       hash  profile field -> msgpack value (`Profile.wire()`'s fields)
+- `vr:pair:<a>:<b>`      hash  everything between users a < b: `v` version, `b` msgpack of
+                               {follows: [[app, follower]], blocks: [user]}
+- `vr:user:<u>:following:<app>` set  whom u follows in app (hidden follows included)
+- `vr:user:<u>:followers:<app>` set  who follows u in app (hidden follows included)
+- `vr:user:<u>:blocking` set  whom u blocks
+- `vr:user:<u>:conns`    hash  conn id -> app, every open connection of u on any node
+
+Calls (store/calls_redis.py):
+- `vr:call:<id>`         hash  `v` version, `b` msgpack of `CallState.to_dict()`; deleted when
+                               the call ends (an ended call is gone: `no_such_call`)
+- `vr:calling`           hash  user -> the call ringing out from them
+- `vr:in-call`           hash  user -> the active call they are in
+- `vr:user:<u>:calls`    set   the live calls u is a party to
+- `vr:call-deadlines`    zset  call id scored by its next deadline (ring timeout, grace)
+- `vr:user-events`       channel: user-addressed events (calls', `followed`), store/wire.py
 """
 
 from __future__ import annotations
@@ -36,6 +59,10 @@ class Keys:
         self.deadlines = f"{prefix}:deadlines"
         self.events = f"{prefix}:events"
         self.nodes = f"{prefix}:nodes"
+        self.calling = f"{prefix}:calling"
+        self.in_call = f"{prefix}:in-call"
+        self.call_deadlines = f"{prefix}:call-deadlines"
+        self.user_events = f"{prefix}:user-events"
 
     def room(self, room_id: str) -> str:
         return f"{self.prefix}:{{{room_id}}}:room"
@@ -43,6 +70,10 @@ class Keys:
     def owner(self, room_id: str) -> str:
         """The media owner lease of a room."""
         return f"{self.prefix}:{{{room_id}}}:owner"
+
+    def levels(self, room_id: str) -> str:
+        """Who is speaking in the room now, kept by its media owner."""
+        return f"{self.prefix}:{{{room_id}}}:levels"
 
     def heartbeat(self, node_id: str) -> str:
         return f"{self.prefix}:node:{node_id}"
@@ -55,3 +86,42 @@ class Keys:
 
     def inbox(self, node_id: str) -> str:
         return f"{self.prefix}:node:{node_id}:inbox"
+
+    def node_calls(self, node_id: str) -> str:
+        return f"{self.prefix}:node:{node_id}:calls"
+
+    def node_conns(self, node_id: str) -> str:
+        return f"{self.prefix}:node:{node_id}:conns"
+
+    # -- people ----------------------------------------------------------------------------
+
+    def profile(self, user: str) -> str:
+        return f"{self.prefix}:profile:{user}"
+
+    def pair(self, a: str, b: str) -> str:
+        """Everything between users a < b (user ids hold no ':')."""
+        return f"{self.prefix}:pair:{a}:{b}"
+
+    def following(self, user: str, app: str) -> str:
+        return f"{self.prefix}:user:{user}:following:{app}"
+
+    def followers(self, user: str, app: str) -> str:
+        return f"{self.prefix}:user:{user}:followers:{app}"
+
+    def blocking(self, user: str) -> str:
+        return f"{self.prefix}:user:{user}:blocking"
+
+    def conns(self, user: str) -> str:
+        return f"{self.prefix}:user:{user}:conns"
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def call(self, call_id: str) -> str:
+        return f"{self.prefix}:call:{call_id}"
+
+    def call_owner(self, call_id: str) -> str:
+        """The media owner lease of a call."""
+        return f"{self.prefix}:{{call:{call_id}}}:owner"
+
+    def user_calls(self, user: str) -> str:
+        return f"{self.prefix}:user:{user}:calls"

@@ -1,4 +1,4 @@
-"""Version 1's room verbs: `list_rooms`, `webrtc_offer {room}`, every room command, and the
+"""Room verbs: `list_rooms`, `list_members`, `webrtc_offer {room}`, every room command, and the
 grace that starts when a user's last connection to a room closes."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import logging
 from collections.abc import Sequence
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.schema import CreateRoom, ListRooms, WebrtcOffer
+from protocol.schema import CreateRoom, ListMembers, ListRooms, WebrtcOffer
 from rooms.machine import ROOM_COMMANDS
+from rooms.members import list_members
 from rooms.values import Actor
 from server.connection import Connection
 from server.delivery import Delivery
@@ -39,6 +40,7 @@ class RoomHandlers:
 
     def register(self, table: HandlerTable) -> None:
         table.register(ListRooms, self.list_rooms)
+        table.register(ListMembers, self.list_members)
         table.register(WebrtcOffer, self.webrtc_offer)
         table.register_all((CreateRoom, *sorted(ROOM_COMMANDS, key=lambda c: c.__name__)),
                            self.room_command)
@@ -47,6 +49,12 @@ class RoomHandlers:
     async def list_rooms(self, request: Request) -> None:
         command: ListRooms = request.command
         request.ok(**await self.service.list_rooms(command.limit, command.cursor))
+
+    async def list_members(self, request: Request) -> None:
+        # Any member may ask (docs/protocol.md "Members of a room"): the offer's check.
+        command: ListMembers = request.command
+        room = await self.service.check_offer(actor_of(request.conn), command.room)
+        request.ok(**list_members(room, command.limit, command.cursor))
 
     async def room_command(self, request: Request) -> None:
         # Another node's batch for the room may arrive between this command's commit and its

@@ -65,6 +65,8 @@ class Request:
 
 
 Handler = Callable[[Request], Awaitable[None]]
+# What a feature does after a `hello` was answered: `(conn, previous user or None)`.
+HelloHook = Callable[[Connection, str | None], Awaitable[None]]
 # What a feature does when a connection closed: `(conn, rooms)`, `rooms` being the rooms its
 # user is no longer connected to through this node (the connection is forgotten already).
 Closer = Callable[[Connection, Sequence[str]], Awaitable[None]]
@@ -74,6 +76,7 @@ class HandlerTable:
     def __init__(self) -> None:
         self._handlers: dict[type, Handler] = {}
         self.closers: list[Closer] = []
+        self.hello_hooks: list[HelloHook] = []
 
     def register(self, command: type, handler: Handler) -> None:
         """Serve `command` with `handler`; a class has one handler (a second is a bug)."""
@@ -87,6 +90,9 @@ class HandlerTable:
 
     def on_close(self, closer: Closer) -> None:
         self.closers.append(closer)
+
+    def on_hello(self, hook: HelloHook) -> None:
+        self.hello_hooks.append(hook)
 
     def get(self, command: type) -> Handler | None:
         return self._handlers.get(command)

@@ -237,7 +237,7 @@ async def test_json_text_client_end_to_end() -> None:
         await ws.send(json.dumps({"id": 1, "type": "hello", "user": "txt"}))
         reply = json.loads(await ws.recv())
         assert reply == {"id": 1, "type": "ok", "user": "txt", "name": "txt",
-                         "server": reply["server"]}
+                         "app": "main", "verified": False, "server": reply["server"]}
 
 
 async def test_max_connections_refuses_more() -> None:

@@ -1,0 +1,129 @@
+"""`RedisPeople`: the people store for several nodes sharing one Redis (keys in store/keys.py).
+
+A profile is a hash of msgpack fields, so that writes of different fields (a `hello` on one
+node, a `set_profile` on another) never undo each other. A pair's relations are one versioned
+hash; a change is read, computed by `social/`'s pure rules, and written back by one Lua
+script (store/lua.py `CHANGE_PAIR`) that checks the version and updates the per-user sets in
+the same atomic step; a pair changed meanwhile is read again and the rule applied afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from social.graph import Relations
+from social.profile import Profile
+from store import lua
+from store.keys import Keys
+from store.people import (
+    Change,
+    T,
+    check_fields,
+    index_ops,
+    new_profile,
+    relations_from_data,
+    relations_to_data,
+)
+from store.redis import RedisStore
+from store.wire import as_text, pack, unpack
+
+# A pair changed this many times under one request is too busy: the client may retry.
+MAX_ATTEMPTS = 50
+
+
+class RedisPeople:
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.keys: Keys = store.keys
+
+    async def profile(self, user: str) -> Profile | None:
+        return _profile(user, await self.redis.hgetall(self.keys.profile(user)))
+
+    async def profiles(self, users: Sequence[str]) -> dict[str, Profile]:
+        if not users:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.hgetall(self.keys.profile(user))
+        out: dict[str, Profile] = {}
+        for user, raw in zip(users, await pipe.execute(), strict=True):
+            profile = _profile(user, raw)
+            if profile is not None:
+                out[user] = profile
+        return out
+
+    async def update_profile(self, user: str, fields: Mapping[str, Any]) -> Profile:
+        check_fields(fields)
+        key = self.keys.profile(user)
+        values = {"user": user, **fields}
+        if "tags" in values:
+            values["tags"] = list(values["tags"])
+        pipe = self.redis.pipeline(transaction=True)
+        if "name" not in fields:
+            # Never create a profile without a name: only an existing one gets the fields.
+            pipe.exists(key)
+        pipe.hset(key, mapping={k: pack(v) for k, v in values.items()})
+        pipe.hgetall(key)
+        replies = await pipe.execute()
+        if "name" not in fields and not replies[0]:
+            await self.redis.delete(key)  # the half-made profile of an unknown user
+            new_profile(user, fields)  # raises: a new profile needs a name
+        profile = _profile(user, replies[-1])
+        assert profile is not None
+        return profile
+
+    async def relations(self, x: str, y: str) -> Relations:
+        return (await self._read_pair(x, y))[1]
+
+    async def _read_pair(self, x: str, y: str) -> tuple[int, Relations]:
+        a, b = sorted((x, y))
+        version, blob = await self.redis.hmget(self.keys.pair(a, b), ["v", "b"])
+        data = unpack(blob) if blob else None
+        return int(version or 0), relations_from_data(x, y, data)
+
+    async def change_relations(self, x: str, y: str, change: Change[T]) -> tuple[Relations, T]:
+        for _ in range(MAX_ATTEMPTS):
+            version, before = await self._read_pair(x, y)
+            after, result = change(before)
+            if after == before:
+                return after, result
+            keys = [self.keys.pair(before.a, before.b)]
+            args: list[Any] = [version, pack(relations_to_data(after))]
+            for add, kind, user, app, member in index_ops(before, after):
+                keys.append(self._index_key(kind, user, app))
+                args += ["+" if add else "-", member]
+            if await self.store.script(lua.CHANGE_PAIR, keys, args):
+                return after, result
+        raise ProtocolError(ErrorCode.INTERNAL, "these two users' relations are too busy; "
+                            "try again")
+
+    def _index_key(self, kind: str, user: str, app: str | None) -> str:
+        if kind == "blocking":
+            return self.keys.blocking(user)
+        assert app is not None
+        if kind == "following":
+            return self.keys.following(user, app)
+        return self.keys.followers(user, app)
+
+    async def follows(self, user: str, app: str) -> tuple[set[str], set[str]]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(self.keys.following(user, app))
+        pipe.smembers(self.keys.followers(user, app))
+        following, followers = await pipe.execute()
+        return {as_text(u) for u in following}, {as_text(u) for u in followers}
+
+    async def blocking(self, user: str) -> set[str]:
+        return {as_text(u) for u in await self.redis.smembers(self.keys.blocking(user))}
+
+
+def _profile(user: str, raw: Mapping[Any, Any] | None) -> Profile | None:
+    if not raw:
+        return None
+    fields = {as_text(k): unpack(v) for k, v in raw.items()}
+    if "name" not in fields:
+        return None
+    fields["user"] = user
+    return Profile.from_wire(fields)
