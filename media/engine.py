@@ -18,10 +18,14 @@ from typing import Any, Protocol
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
+from calls.model import CallState
 from media.answer import AnsweredPeer, answer_offer
+from media.call_media import CallMedia
+from media.calls import CallEngine
 from media.inbound import Inbound
 from media.session import LevelsCallback, Output, RoomMixSession
 from media.stats import Histogram, SessionStats, node_histograms, node_stats, retire
+from media.taps import MixTap
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,8 @@ class MediaEngine:
         self.rooms: dict[str, EngineRoom] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
+        # The calls' media (media/calls.py): offer_call, call_changed, end_call.
+        self.calls = CallEngine(announce_address=announce_address)
         # The counters of sessions that stopped: /metrics' sums must never go down.
         self._retired = SessionStats()
 
@@ -182,13 +188,57 @@ class MediaEngine:
         if media is None:
             return _done()
         media.members.clear()
+        media.session.taps.end()
         gone = list(media.peers.values())
         for member in gone:
             self._detach(media, member)
         return self._after_detach(room_id, gone)
 
+    # --- taps: the encoded mix for consumers other than WebRTC peers -----------------------
+
+    def add_tap(self, room: RoomLike, tap: MixTap) -> None:
+        """Feed ``tap`` this room's encoded mix every tick (and its heard speakers' payloads)
+        until ``remove_tap`` or the room's media ends (``tap.ended()``). Starts the room's
+        session if it has none: a room nobody connected media to still ticks (silence)."""
+        if self._closed:
+            raise ProtocolError(ErrorCode.INTERNAL, "media engine is closed")
+        media = self._room(room)
+        if not media.peers and not media.session.taps:
+            media.session.set_heard(room.speakers())
+        media.session.add_tap(tap)
+        media.session.start()
+
+    def remove_tap(self, room_id: str, tap: MixTap) -> asyncio.Task[None]:
+        media = self.rooms.get(room_id)
+        if media is None:
+            return _done()
+        media.session.remove_tap(tap)
+        stopping = self._maybe_stop(room_id)
+        return stopping if stopping is not None else _done()
+
+    # --- calls -------------------------------------------------------------------------------
+
+    async def offer_call(self, call: CallState, user: str, sdp: str) -> str:
+        """Answer a party's full offer for an active ``call``; replaces their previous
+        connection. ProtocolError ``no_such_call`` (not a party, call not active or ended
+        meanwhile), ``bad_request`` (field ``sdp``)."""
+        return await self.calls.offer(call, user, sdp)
+
+    def call_changed(self, call: CallState) -> asyncio.Task[None]:
+        """Follow a call's new state (an ended call: both connections closed)."""
+        return self.calls.changed(call)
+
+    def end_call(self, call_id: str) -> asyncio.Task[None]:
+        """Stop a call's media at once; the task finishes when its connections are closed."""
+        return self.calls.end(call_id)
+
+    def call_media(self, call_id: str) -> CallMedia | None:
+        """A call's media on this node, where props put voice effects and sounds."""
+        return self.calls.media(call_id)
+
     async def close(self) -> None:
         self._closed = True
+        await self.calls.close()
         for room_id in list(self.rooms):
             self.close_room(room_id)
         while self._closing:
@@ -212,6 +262,7 @@ class MediaEngine:
             "media_peers": float(sum(len(m.peers) for m in self.rooms.values())),
         }
         out.update(node_stats(self._all_stats()))
+        out.update(self.calls.stats_dict())
         return out
 
     def histograms(self) -> dict[str, Histogram]:
@@ -258,7 +309,7 @@ class MediaEngine:
 
     def _maybe_stop(self, room_id: str) -> asyncio.Task[None] | None:
         media = self.rooms.get(room_id)
-        if media is None or media.peers or media.answering:
+        if media is None or media.peers or media.answering or media.session.taps:
             # (an offer being answered stops it when done if it left no peer)
             return None
         del self.rooms[room_id]

@@ -30,6 +30,7 @@ from media.inbound import LEVEL_RING, Inbound
 from media.rtp import PayloadSink, ntp_now
 from media.sender import DirectSender, Staged, send_staged
 from media.stats import SessionStats
+from media.taps import MixTap, Taps
 from media.tracks import IdleTrack, Outgoing
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class RoomMixSession:
         self.heard: set[str] = set()
         self.inputs: dict[str, Inbound] = {}
         self.outputs: dict[str, Output] = {}
+        # Consumers of the encoded mix and of speakers' payloads besides the listeners.
+        self.taps = Taps(room_id)
         self.mixer = Mixer()
         self.detector = SpeakingDetector()
         # The non-zero levels last reported through on_levels (for late joiners).
@@ -139,6 +142,8 @@ class RoomMixSession:
             inbound.levels[seq % LEVEL_RING] = level[1] if level is not None else None
             if self.probe is not None:
                 self.probe.arrived(payload)
+            if self.taps:
+                self.taps.received(inbound.user, self._tick_no, seq, payload)
             inbound.jitter.push(seq, payload)
 
         return inbound, sink
@@ -175,6 +180,14 @@ class RoomMixSession:
         if self.outputs.get(user) is output:
             del self.outputs[user]
 
+    def add_tap(self, tap: MixTap) -> None:
+        """Feed ``tap`` every tick from now on: the session encodes the mix while any tap or
+        listener is attached. ``stop()`` ends the taps."""
+        self.taps.add(tap)
+
+    def remove_tap(self, tap: MixTap) -> None:
+        self.taps.remove(tap)
+
     def _forget_speaker(self, user: str) -> None:
         self._encoders.pop(user, None)
         self.mixer.remove(user)
@@ -195,6 +208,7 @@ class RoomMixSession:
                 await task
         for track in list(self.outputs.values()):
             track.stop()
+        self.taps.end()
 
     @property
     def running(self) -> bool:
@@ -272,7 +286,7 @@ class RoomMixSession:
         outputs = self.outputs
         # Only a talker who also listens needs a stream of their own.
         talkers = [u for u in self.talkers.update(result.levels) if u in outputs]
-        if not outputs:
+        if not outputs and not self.taps:
             stats.talkers_last_tick = len(talkers)
             stats.encodes_last_tick = 0
             return
@@ -310,6 +324,8 @@ class RoomMixSession:
                 encodes += 1
         sending = time.thread_time()
         stats.encode_cpu_seconds += sending - cpu
+        if self.taps:
+            self.taps.mixed(tick_no, payload)
         self._send(shared, own)
         sent = time.thread_time() - sending
         stats.send_cpu_seconds += sent
