@@ -1,0 +1,77 @@
+// The page's people state without a browser (tests/web/test_people_call_state.py runs it).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import * as people from "./people_state.js";
+
+const ME = "ada";
+const types = (effects) => effects.map((e) => e.type);
+
+test("a follow back makes friends, and the lists say who is who", () => {
+  const s = people.peopleState(ME);
+  let effects = people.followed(s, "bob", "Bob", false);
+  assert.deepEqual(types(effects), ["notify", "render"]);
+  assert.equal(people.relationOf(s, "bob"), "following");
+  assert.deepEqual(people.pendingFollows(s).map((u) => u.user), ["bob"]);
+
+  effects = people.applyPeopleEvent(s, { type: "followed", user: "bob", name: "Bob", mutual: true });
+  assert.deepEqual(types(effects), ["notify", "render"]);
+  assert.equal(effects[0].text, "Bob followed you back: you are friends now.");
+  assert.equal(people.relationOf(s, "bob"), "friend");
+  assert.deepEqual(people.pendingFollows(s), []);
+  assert.equal(s.friends.get("bob").online, true);
+  assert.equal(people.relationOf(s, ME), "self");
+  assert.equal(people.relationOf(s, "zed"), "none");
+});
+
+test("someone following us waits for a follow back; ours then makes friends", () => {
+  const s = people.peopleState(ME);
+  people.applyPeopleEvent(s, { type: "followed", user: "cy", name: "Cy", mutual: false });
+  assert.equal(people.relationOf(s, "cy"), "follower");
+  assert.deepEqual(people.waitingFollowers(s).map((u) => u.user), ["cy"]);
+  const effects = people.followed(s, "cy", "Cy", true);
+  assert.deepEqual(types(effects), ["notify", "refresh", "render"]);
+  assert.deepEqual(people.waitingFollowers(s), []);
+  assert.equal(people.relationOf(s, "cy"), "friend");
+  people.unfollowed(s, "cy");
+  assert.equal(people.relationOf(s, "cy"), "follower");
+  assert.equal(s.followers.get("cy").mutual, false);
+});
+
+test("friends are listed online first, then by name", () => {
+  const s = people.peopleState(ME);
+  people.listed(s, "friends", [
+    { user: "zoe", name: "Zoe", mutual: true, online: true },
+    { user: "al", name: "Al", mutual: true, online: false },
+    { user: "bea", name: "Bea", mutual: true, online: true },
+    { name: "no id" },
+  ]);
+  assert.equal(s.loaded, true);
+  assert.deepEqual(people.friendList(s).map((u) => u.user), ["bea", "zoe", "al"]);
+  people.profileFound(s, { user: "al", name: "Al", online: true, tags: [] });
+  assert.equal(s.friends.get("al").online, true);
+  assert.equal(s.found.user, "al");
+});
+
+test("blocking forgets every relation; the search says who is unknown", () => {
+  const s = people.peopleState(ME);
+  people.listed(s, "friends", [{ user: "bob", name: "Bob", online: true }]);
+  people.listed(s, "followers", [{ user: "bob", name: "Bob", mutual: true }]);
+  const effects = people.blocked(s, "bob");
+  assert.match(effects[0].text, /^Bob is blocked: .* They are not told\.$/);
+  assert.equal(people.relationOf(s, "bob"), "blocked");
+  assert.equal(s.friends.size + s.followers.size, 0);
+  people.unblocked(s, "bob");
+  assert.equal(people.relationOf(s, "bob"), "none");
+  people.profileMissing(s, "nobody");
+  assert.deepEqual(s.found, { user: "nobody", missing: true });
+  assert.equal(people.nameIn(s, "nobody"), "nobody");
+});
+
+test("other events change nothing", () => {
+  const s = people.peopleState(ME);
+  assert.deepEqual(people.applyPeopleEvent(s, { type: "call_incoming" }), []);
+  assert.deepEqual(people.applyPeopleEvent(s, { type: "followed" }), []);
+  assert.equal(s.followers.size, 0);
+});
