@@ -73,13 +73,32 @@ def fast_receive(transceiver: RTCRtpTransceiver, sink: PayloadSink) -> int:
     DTLS, RTCP and STUN still take aiortc's way. Install after ICE gathering (the answer);
     returns how many sockets were hooked.
     """
+    opus_pt = transceiver._codecs[0].payloadType if transceiver._codecs else None
+    level_id = audio_level_extension_id(transceiver)
+
+    def deliver(packet: bytes) -> None:
+        deliver_rtp(packet, opus_pt, level_id, sink)
+
+    return hook_rtp(transceiver, deliver)
+
+
+def hook_rtp(
+    transceiver: RTCRtpTransceiver,
+    on_packet: Callable[[bytes], None],
+    payload_type: int | None = None,
+) -> int:
+    """Hand unprotected RTP packets of the connection to ``on_packet`` in the ICE sockets'
+    datagram callback (see ``fast_receive``), counted for the receiver's RTCP reports.
+
+    ``payload_type``: only packets of that type are taken (read from the clear header before
+    any work); the others, such as a bundled video stream's, go aiortc's way. None: every
+    RTP packet is taken. Returns how many sockets were hooked.
+    """
     receiver = transceiver.receiver
     dtls = receiver.transport
     connection = dtls.transport._connection
     # aiortc's receiver reports (RTCP RR: loss, jitter) still count these packets.
     stats: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-    opus_pt = transceiver._codecs[0].payloadType if transceiver._codecs else None
-    level_id = audio_level_extension_id(transceiver)
     hooked = 0
     for protocol in list(connection._protocols):
         original = protocol.datagram_received
@@ -93,13 +112,14 @@ def fast_receive(transceiver: RTCRtpTransceiver, sink: PayloadSink) -> int:
                 and 127 < data[0] < 192
                 and not 191 < data[1] < 209
                 and dtls._rx_srtp is not None
+                and (payload_type is None or data[1] & 0x7F == payload_type)
             ):
                 if receiver._enabled:
                     try:
                         packet = dtls._rx_srtp.unprotect(data)
                     except Exception:  # pylibsrtp.Error: forged, replayed or corrupt
                         return
-                    deliver_rtp(packet, opus_pt, level_id, sink)
+                    on_packet(packet)
                     _count(stats, packet)
                 return
             original(data, addr)

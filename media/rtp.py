@@ -13,7 +13,12 @@ PayloadSink = Callable[[int, bytes, "tuple[bool, int] | None"], None]
 
 # Version 2, then payload type, sequence number, timestamp, SSRC.
 RTP_HEADER = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII").unpack_from
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+
+# (sequence number, timestamp, SSRC, payload, RFC 6464 level as (vad, -dBov) or None)
+AudioRtp = tuple[int, int, int, bytes, "tuple[bool, int] | None"]
 
 
 def deliver_rtp(
@@ -21,15 +26,24 @@ def deliver_rtp(
 ) -> None:
     """Hand an unprotected RTP packet's payload to ``sink`` if it is Opus (``opus_pt``), with
     its level when ``level_id`` is the negotiated id of the audio-level extension."""
+    parsed = parse_audio(packet, opus_pt, level_id)
+    if parsed is not None:
+        sink(parsed[0], parsed[3], parsed[4])
+
+
+def parse_audio(packet: bytes, opus_pt: int | None, level_id: int | None) -> AudioRtp | None:
+    """An unprotected RTP packet's header fields, payload and RFC 6464 level (when
+    ``level_id`` is the negotiated id of the audio-level extension); None if it is not
+    of type ``opus_pt`` or has no payload."""
     first = packet[0]
     if packet[1] & 0x7F != opus_pt:
-        return
-    seq = (packet[2] << 8) | packet[3]
+        return None
+    seq, timestamp, ssrc = _SEQ_TS_SSRC(packet, 2)
     pos = 12 + 4 * (first & 0x0F)
     level: tuple[bool, int] | None = None
     if first & 0x10:  # header extension
         if len(packet) < pos + 4:
-            return
+            return None
         profile = (packet[pos] << 8) | packet[pos + 1]
         end = pos + 4 + 4 * ((packet[pos + 2] << 8) | packet[pos + 3])
         if profile == 0xBEDE and level_id is not None:  # RFC 8285 one-byte elements
@@ -48,8 +62,9 @@ def deliver_rtp(
                 i += 1 + size
         pos = end
     stop = len(packet) - (packet[-1] if first & 0x20 else 0)  # padding
-    if stop > pos:
-        sink(seq, packet[pos:stop], level)
+    if stop <= pos:
+        return None
+    return seq, timestamp, ssrc, packet[pos:stop], level
 
 
 def audio_level_extension_id(transceiver: RTCRtpTransceiver) -> int | None:

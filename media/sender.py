@@ -98,13 +98,37 @@ class DirectSender:
             send_staged([staged])
 
     def stage(self, payload: bytes, pts: int, ntp: int, extension: bytes = b"") -> Staged | None:
-        """Build and protect one packet; the ``sendto`` is left to ``send_staged``.
+        """Build and protect one packet, the next in this sender's sequence at ``pts``; the
+        ``sendto`` is left to ``send_staged``.
 
         The protected packet is a view of this connection's SRTP buffer: valid until
         anything else protects on that session, so stage and send in one go (a tick's
         listeners: all staged, then all sent, which keeps the system calls out of the
         Python loop's way: a system call between two listeners' Python leaves its caches
         cold). None: not sendable (not connected yet, or closing)."""
+        staged = self.stage_at(payload, self._seq, (self._ts0 + pts) & 0xFFFFFFFF, ntp,
+                               extension)
+        if staged is not None:
+            self._seq = (self._seq + 1) & 0xFFFF
+        return staged
+
+    def send_at(self, payload: bytes, seq: int, timestamp: int, ntp: int,
+                extension: bytes = b"") -> bool:
+        """Send one packet with the given RTP sequence number and timestamp now (a relay
+        maps its source's numbers to this leg's own); False: not sent."""
+        staged = self.stage_at(payload, seq, timestamp, ntp, extension)
+        if staged is None:
+            return False
+        try:
+            staged[1](staged[2], staged[3])
+        except (AttributeError, OSError):
+            self._unsent(staged[4])
+            return False
+        return True
+
+    def stage_at(self, payload: bytes, seq: int, timestamp: int, ntp: int,
+                 extension: bytes = b"") -> Staged | None:
+        """``stage`` with the RTP sequence number and timestamp given."""
         dtls = self._dtls
         pair = self._nominated.get(1)
         if dtls._state is not _CONNECTED or pair is None or not self.live:
@@ -119,9 +143,6 @@ class DirectSender:
             self._pair = pair
             self._srtp = dtls._tx_srtp
             self._route = route
-        timestamp = (self._ts0 + pts) & 0xFFFFFFFF
-        seq = self._seq
-        self._seq = (seq + 1) & 0xFFFF
         try:
             if route.fast:
                 buffer = route.buffer

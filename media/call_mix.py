@@ -1,0 +1,156 @@
+"""The decoded path of a call's audio: used for one direction only while something must be
+done to it (a voice effect on the speaking party, a sound mixed in for the listening one).
+
+Per 20 ms tick: the source party's packets out of a jitter buffer of our own (frame, FEC, PLC
+or silence; media/inbound.py's Inbound), decoded, through the party's voice transform, summed
+with the mix-ins, encoded once and sent as the next packet of the listening party's stream.
+The clock (``CallClock``) runs only while a direction of the call is decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
+from audio.levels import rms_dbfs
+from audio.mixer import Pcm
+from audio.opus import OpusError, output_encoder
+from media.inbound import Inbound
+
+log = logging.getLogger(__name__)
+
+# Further behind than this, the clock skips ticks instead of racing to catch up.
+MAX_BEHIND_TICKS = 5
+
+
+class VoiceTransform(Protocol):
+    """Something done to a party's voice before the other hears it (a voice effect:
+    audio/effects.py's effects fit). Called every tick while set, with silence when the
+    party sends nothing, so tails (an echo) play out."""
+
+    def process(self, frame: Pcm) -> Pcm: ...
+
+
+class MixIn(Protocol):
+    """A signal added to what a party hears (a sound): the next 20 ms (FRAME_SAMPLES mono
+    int16), or None once it is over (it is then removed)."""
+
+    def read(self) -> Pcm | None: ...
+
+
+class DecodedPath:
+    """One direction of a call on the decoded path."""
+
+    def __init__(self, source: str) -> None:
+        self.inbound = Inbound(source)  # jitter buffer and decoder of the source's packets
+        self.encoder = output_encoder()
+        self.transform: VoiceTransform | None = None
+        self.mix_ins: list[MixIn] = []
+        self.ticks = 0
+        self.bad_packets = 0
+
+    @property
+    def needed(self) -> bool:
+        return self.transform is not None or bool(self.mix_ins)
+
+    def push(self, seq: int, payload: bytes) -> None:
+        self.inbound.jitter.push(seq, payload)
+
+    def next_packet(self) -> tuple[bytes, tuple[bool, int]]:
+        """Encode the next 20 ms; returns the packet and its RFC 6464 level (vad, -dBov)."""
+        self.ticks += 1
+        pcm = self._voice()
+        if self.transform is not None:
+            pcm = np.asarray(self.transform.process(pcm), dtype=np.int16)
+        if self.mix_ins:
+            total = pcm.astype(np.int32)
+            for mix_in in list(self.mix_ins):
+                frame = mix_in.read()
+                if frame is None:
+                    self.mix_ins.remove(mix_in)
+                    continue
+                total += np.asarray(frame, dtype=np.int32).reshape(FRAME_SAMPLES)
+            pcm = np.clip(total, -32768, 32767).astype(np.int16)
+        dbov = min(127, max(0, round(-rms_dbfs(pcm))))
+        return self.encoder.encode(pcm), (dbov < 127, dbov)
+
+    def _voice(self) -> Pcm:
+        inbound = self.inbound
+        out = inbound.jitter.pop()
+        try:
+            if out.kind == "frame":
+                assert out.payload is not None
+                pcm = inbound.decoder.decode(out.payload)
+            elif out.kind == "fec":
+                assert out.payload is not None
+                pcm = inbound.decoder.decode_fec(out.payload)
+            elif out.kind == "plc":
+                pcm = inbound.decoder.conceal()
+            else:
+                return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        except OpusError:
+            # A corrupt (or not 20 ms) packet from a client: conceal it, keep going.
+            self.bad_packets += 1
+            pcm = inbound.decoder.conceal()
+        if pcm.shape != (FRAME_SAMPLES,):
+            pcm = np.resize(pcm, FRAME_SAMPLES).astype(np.int16)
+        return pcm
+
+    def close(self) -> None:
+        self.encoder.close()
+        self.inbound.decoder.close()
+
+
+class CallClock:
+    """A 20 ms clock on absolute deadlines (it never drifts and never waits for anyone's
+    audio) that calls ``tick`` until stopped or ``tick`` returns False."""
+
+    def __init__(self, name: str, tick: Callable[[], bool]) -> None:
+        self.name = name
+        self._tick = tick
+        self._task: asyncio.Task[None] | None = None
+        self.errors = 0
+        self.skipped = 0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.ensure_future(self._run())
+            self._task.set_name(f"call-mix-{self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            now = loop.time()
+            if deadline > now:
+                await asyncio.sleep(deadline - now)
+                now = loop.time()
+            if now - deadline > MAX_BEHIND_TICKS * FRAME_SECONDS:
+                skip = int((now - deadline) / FRAME_SECONDS)
+                deadline += skip * FRAME_SECONDS
+                self.skipped += skip
+            try:
+                if not self._tick():
+                    return
+            except Exception:
+                # One bad frame must not stop the call's audio.
+                self.errors += 1
+                log.exception("call %s: decoded path tick failed", self.name)
+            deadline += FRAME_SECONDS
