@@ -50,7 +50,7 @@ function samePeer(oldAnswer, newAnswer) {
   );
 }
 
-function waitForIceGathering(pc) {
+export function waitForIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
