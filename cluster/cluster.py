@@ -19,7 +19,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -31,7 +31,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from rooms.machine import Event
 from rooms.model import Room
 from store.redis import RedisStore
-from store.wire import as_text
+from store.wire import as_text, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class MediaEngineLike(Protocol):
     def offer(self, room: Room, user: str, sdp: str) -> Awaitable[str]: ...
 
     def close_room(self, room_id: str) -> Any: ...
+
+    def speaking_levels(self, room_id: str) -> Mapping[str, float]: ...
 
 
 class Cluster:
@@ -156,8 +158,32 @@ class Cluster:
 
     async def share_levels(self, room_id: str, levels: dict[str, float]) -> None:
         """The room's speaking levels, measured by its mixer on this node (the media owner),
-        to the members connected through the other nodes."""
+        to the members connected through the other nodes; and who is speaking now, kept in
+        the store for the nodes where a member joins later (`current_levels`)."""
+        await self._keep_levels(room_id)
         await self.store.broadcast(room_id, [Event("speaking", {"levels": levels})])
+
+    async def current_levels(self, room_id: str) -> dict[str, float]:
+        """Who is speaking in the room now, as its media owner last kept it ({}: nobody, or
+        no owner for a lease's time)."""
+        raw = await self.store.redis.get(self.keys.levels(room_id))
+        if raw is None:
+            return {}
+        levels = unpack(raw)
+        if not isinstance(levels, dict):
+            return {}
+        return {str(user): float(level) for user, level in levels.items()
+                if isinstance(level, int | float) and level > 0}
+
+    async def _keep_levels(self, room_id: str, *, renewing: bool = False) -> None:
+        # The whole current map, not the change: a reader needs no history. It lives a
+        # lease's time and is renewed with the lease, so a dead owner's map goes with it.
+        current = dict(self.engine.speaking_levels(room_id)) if self.engine is not None else {}
+        key = self.keys.levels(room_id)
+        if current:
+            await self.store.redis.set(key, pack(current), px=self.leases.lease_ms)
+        elif not renewing:  # a silent room's map was deleted when its last speaker stopped
+            await self.store.redis.delete(key)
 
     async def _resolve_owner(self, room_id: str) -> str:
         key = self.keys.owner(room_id)
@@ -263,6 +289,7 @@ class Cluster:
         owned = [as_text(r) for r in await self.store.redis.smembers(owned_key)]
         for room_id in owned:
             await self.leases.clear(self.keys.owner(room_id), dead)
+            await self.store.redis.delete(self.keys.levels(room_id))  # its mixer is gone
             if dead == self.node_id:
                 self._owned.discard(room_id)
             await self._announce_takeover(room_id)
@@ -301,6 +328,8 @@ class Cluster:
         for room_id, kept in zip(rooms, renewed, strict=True):
             if not kept:
                 await self._lost(room_id)
+            else:
+                await self._keep_levels(room_id, renewing=True)
 
     async def _lost(self, room_id: str) -> None:
         self._owned.discard(room_id)

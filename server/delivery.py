@@ -34,6 +34,7 @@ from rooms.events import Event, EventType
 from rooms.model import Room
 from rooms.values import Outcome
 from server.connection import CLOSE_REPLACED, Connection, send_all
+from server.levels import RoomLevels
 from server.metrics import Metrics
 from server.ports import ClusterPort, MediaPort
 from server.subscriptions import Subscriptions
@@ -80,6 +81,8 @@ class Delivery:
         self.subscriptions = Subscriptions(on_forget=self._forgotten)
         self._throttles: dict[tuple[str, str], _Throttle] = {}
         self._in_flight: dict[str, list[InFlight]] = {}
+        # Who speaks in rooms mixed on another node, for the joiners served here.
+        self.speaking = RoomLevels(self._levels_elsewhere, self._send_levels, tasks)
         # Presence changes go out one report at a time, in the order they happened.
         self._presence_lock = asyncio.Lock()
 
@@ -165,6 +168,7 @@ class Delivery:
     def levels(self, room_id: str, levels: Mapping[str, float]) -> None:
         """The media engine's callback: who is speaking how loud (it rate-limits)."""
         recipients = self.subscriptions.members(room_id)
+        self.speaking.changed(room_id, levels)
         if recipients:
             self._send_many(recipients, Event(EventType.SPEAKING, {"levels": dict(levels)})
                             .wire(room_id))
@@ -237,6 +241,8 @@ class Delivery:
                 continue
             if kind is EventType.ROOM_CLOSED:
                 closed = True
+            if only is None:
+                self._follow_levels(room_id, event)
             recipients = self.subscriptions.recipients(room_id, event.to)
             if only is not None:
                 recipients = [only] if only in recipients else []
@@ -288,17 +294,36 @@ class Delivery:
             other.close(CLOSE_REPLACED, "replaced by a newer connection")
 
     def _send_speaking(self, conn: Connection, room_id: str) -> None:
-        """`speaking` reports changes only: a joiner is told who is speaking already."""
-        if self.media is None or room_id not in conn.rooms:
+        """`speaking` reports changes only: a joiner is told who is speaking already, by
+        this node's mixer if it mixes the room, else from what the cluster says (levels.py)."""
+        if room_id not in conn.rooms:
             return
-        try:
-            current = self.media.speaking_levels(room_id)
-        except Exception:
-            log.exception("media speaking_levels failed")
-            return
+        current: Mapping[str, float] = {}
+        if self.media is not None:
+            try:
+                current = self.media.speaking_levels(room_id)
+            except Exception:
+                log.exception("media speaking_levels failed")
         if current:
-            self._send_one(conn, Event(EventType.SPEAKING, {"levels": dict(current)})
-                           .wire(room_id))
+            self._send_levels(conn, room_id, current)
+        elif self.cluster is not None:
+            self.speaking.joined(conn, room_id)
+
+    def _send_levels(self, conn: Connection, room_id: str, levels: Mapping[str, float]) -> None:
+        self._send_one(conn, Event(EventType.SPEAKING, {"levels": dict(levels)}).wire(room_id))
+
+    async def _levels_elsewhere(self, room_id: str) -> Mapping[str, float]:
+        return await self.cluster.current_levels(room_id) if self.cluster is not None else {}
+
+    def _follow_levels(self, room_id: str, event: Event) -> None:
+        kind = event.type
+        if kind is EventType.SPEAKING:
+            levels = event.data.get("levels")
+            if isinstance(levels, dict):
+                self.speaking.changed(room_id, levels)
+        elif kind is EventType.ROOM_STATE or kind is EventType.ROOM_CLOSED:
+            # Closed, or its media moved to another node (whose mixer starts afresh).
+            self.speaking.forget(room_id)
 
     async def _report_presence(self) -> None:
         if self.cluster is None:
@@ -356,6 +381,8 @@ class Delivery:
         self._send_one(conn, wire)
 
     def _forgotten(self, room_id: str, conn: Connection) -> None:
+        if room_id not in self.subscriptions.rooms:
+            self.speaking.forget(room_id)  # no member here: no more batches of it either
         throttle = self._throttles.pop((conn.id, room_id), None)
         if throttle is not None and throttle.timer is not None:
             throttle.timer.cancel()
