@@ -7,6 +7,7 @@ its user is no longer connected to start their grace).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -110,6 +111,10 @@ class Gateway:
             return http.response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
             return http.response(HTTPStatus.OK, self.render_metrics(), CONTENT_TYPE)
+        if path == "/apps":
+            # The app policy's names, for the page's sign-in selector (development mode).
+            names = sorted(self.settings.apps.apps)
+            return http.response(HTTPStatus.OK, json.dumps({"apps": names}), "application/json")
         return http.static_response(self.settings.web_dir, path)
 
     def render_metrics(self) -> bytes:
