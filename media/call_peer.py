@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ from media.rtp import audio_level_extension_id
 from media.sender import DirectSender
 from media.tracks import IdleTrack
 from media.video import VideoOut
+
+_VIDEO_SECTION = re.compile(r"^m=video ", re.MULTILINE)
 
 
 def vp8_capabilities() -> list[RTCRtpCodecCapability]:
@@ -112,7 +115,8 @@ async def answer_call_offer(
     tap_audio(audio.receiver, audio_in.fields)
     vt: RTCRtpTransceiver | None = None
     frames: FrameJitterBuffer | None = None
-    if video is not None:
+    # Only when offered: aiortc cannot answer with a transceiver the offer left unmatched.
+    if video is not None and _VIDEO_SECTION.search(sdp):
         vt = pc.addTransceiver("video", direction="sendrecv")
         vt.setCodecPreferences(vp8_capabilities())
         frames = FrameJitterBuffer(video.on_frame, video.on_loss)
@@ -126,9 +130,9 @@ async def answer_call_offer(
         if audio.mid is None:
             raise ValueError("offer has no audio section")
         if vt is not None and vt.mid is None:
-            vt = frames = None  # an audio-only party in a video call
+            raise ValueError("video section not understood")
         for other in pc.getTransceivers():
-            if other is not audio and other is not vt:
+            if other is not audio and other is not vt and other.mid is not None:
                 other.direction = "inactive"  # one stream of each kind per party
         peer.sends_audio = audio._offerDirection in ("recvonly", "sendrecv")
         if audio._offerDirection in ("sendonly", "sendrecv"):

@@ -8,7 +8,9 @@ The caller plays 440 Hz, the callee 660 Hz; what each receives is checked by FFT
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,13 +35,37 @@ GAP_DB = 30.0  # what must not be heard sits at least this far below what must
 CALLER_HZ, CALLEE_HZ, MIXED_HZ = 440.0, 660.0, 1000.0
 
 
-def active_call(call_id: str = "c1", *, video: bool = False) -> CallState:
+def active_call(call_id: str = "c1", *, video: bool = False, caller: str = "ann",
+                callee: str = "bob") -> CallState:
     return CallState(
         id=call_id, state=CallStatus.ACTIVE, video=video,
-        caller=Party("ann", "Ann", app="main", conn="k1"),
-        callee=Party("bob", "Bob", app="main", conn="k2"),
+        caller=Party(caller, caller.title(), app="main", conn="k1"),
+        callee=Party(callee, callee.title(), app="main", conn="k2"),
         kind=CallKind.FRIEND, created_at=0.0, started_at=1.0,
     )
+
+
+def rtp_log(peer: ClientMedia) -> list[tuple[int, int, int]]:
+    """(sequence number, timestamp, SSRC) of every RTP packet the peer receives, from now."""
+    receiver: Any = peer.transceiver.receiver
+    handle = receiver._handle_rtp_packet
+    log: list[tuple[int, int, int]] = []
+
+    async def logged(packet: Any, arrival_time_ms: int) -> None:
+        log.append((packet.sequence_number, packet.timestamp, packet.ssrc))
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = logged
+    return log
+
+
+def assert_one_stream(log: list[tuple[int, int, int]]) -> None:
+    """One SSRC, sequence numbers one by one, timestamps a frame or a short pause apart:
+    what a receiver sees of one sender, whatever happened upstream of the relay."""
+    assert len(log) > 50 and len({ssrc for _, _, ssrc in log}) == 1, log[:3]
+    for (seq0, ts0, _), (seq1, ts1, _) in itertools.pairwise(log):
+        assert (seq1 - seq0) & 0xFFFF == 1, (seq0, seq1)
+        assert FRAME_SAMPLES <= (ts1 - ts0) & 0xFFFFFFFF <= 25 * FRAME_SAMPLES, (ts0, ts1)
 
 
 async def dial(engine: MediaEngine, call: CallState, user: str, peer: ClientMedia) -> ClientMedia:
@@ -84,6 +110,7 @@ async def test_a_mixed_in_signal_switches_one_direction_to_the_decoded_path(
     call = active_call()
     ann, bob = tone_peer(CALLER_HZ), tone_peer(CALLEE_HZ)
     freqs = [CALLER_HZ, CALLEE_HZ, MIXED_HZ]
+    to_bob_rtp = rtp_log(bob)
     try:
         await dial(engine, call, "ann", ann)
         await dial(engine, call, "bob", bob)
@@ -114,6 +141,8 @@ async def test_a_mixed_in_signal_switches_one_direction_to_the_decoded_path(
         assert to_bob[CALLER_HZ] > HEARD_DB, to_bob
         assert to_bob[MIXED_HZ] < to_bob[CALLER_HZ] - GAP_DB, to_bob
         assert engine.stats()["media_call_audio_encoded"] == encoded
+        # Forwarded, decoded, forwarded again: one continuous stream for bob.
+        assert_one_stream(to_bob_rtp)
     finally:
         await close_all([ann, bob])
 
@@ -175,6 +204,7 @@ async def test_reoffer_replaces_the_party_and_the_stream_goes_on(engine: MediaEn
     call = active_call()
     ann, bob = tone_peer(CALLER_HZ), tone_peer(CALLEE_HZ)
     again = tone_peer(880.0)
+    to_bob_rtp = rtp_log(bob)
     try:
         await dial(engine, call, "ann", ann)
         await dial(engine, call, "bob", bob)
@@ -191,6 +221,7 @@ async def test_reoffer_replaces_the_party_and_the_stream_goes_on(engine: MediaEn
         assert to_bob[880.0] > HEARD_DB and to_bob[CALLER_HZ] < to_bob[880.0] - GAP_DB, to_bob
         assert levels_db(again, [CALLEE_HZ])[CALLEE_HZ] > HEARD_DB
         assert engine.stats()["media_call_peers"] == 2
+        assert_one_stream(to_bob_rtp)  # ann's new connection continues bob's stream
     finally:
         await close_all([ann, bob, again])
 
