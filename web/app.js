@@ -9,6 +9,8 @@ import { app } from "./context.js";
 import { refreshRooms, showLobby, stopRoomList } from "./lobby.js";
 import { enterRoom, joinRoom, leaveRoomLocally, onEvent, roomFromHash, setHash } from "./room.js";
 import * as ui from "./ui.js";
+import { callsConnectionLost, callsReconnected, callsSignedIn, callsSignedOut, hangupForSignOut, onCallEvent, unlockSounds, wireCalls } from "./calls.js";
+import { onPeopleEvent, peopleSignedIn, peopleSignedOut, refreshPeople, wirePeople } from "./people.js";
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 const SESSION_KEY = "voiceroom.session";
@@ -34,7 +36,9 @@ function loadSession() {
 async function connect() {
   const conn = new Connection(socketUrl());
   await conn.open();
-  const params = app.session.token ? { token: app.session.token } : { user: app.session.user, name: app.session.name };
+  const params = app.session.token
+    ? { token: app.session.token }
+    : { user: app.session.user, name: app.session.name, ...(app.session.app ? { app: app.session.app } : {}) };
   let reply;
   try {
     reply = await conn.request("hello", params);
@@ -45,8 +49,13 @@ async function connect() {
   app.conn = conn;
   app.session.user = reply.user;
   app.session.name = reply.name;
+  app.session.app = reply.app || app.session.app || "main";
   app.server = reply.server || null;
-  conn.on("*", (ev) => onEvent(ev, onReplaced));
+  conn.on("*", (ev) => {
+    onCallEvent(ev);
+    onPeopleEvent(ev);
+    onEvent(ev, onReplaced);
+  });
   conn.onClose(onConnectionLost);
   setConnection("online");
 }
@@ -74,6 +83,8 @@ async function signIn(session) {
   saveSession();
   ui.renderIdentity(app.session);
   document.getElementById("sign-out").hidden = false;
+  callsSignedIn(app.session.user);
+  peopleSignedIn(app.session.user);
   const wanted = roomFromHash();
   if (wanted) await joinRoom(wanted);
   else showLobby(joinRoom);
@@ -82,10 +93,12 @@ async function signIn(session) {
 function signOut() {
   app.signingOut = true;
   leaveRoomLocally();
+  callsSignedOut();
+  peopleSignedOut();
   if (app.conn) app.conn.close();
   app.conn = null;
   app.signingOut = false;
-  app.session = { user: null, name: null, token: null };
+  app.session = { user: null, name: null, token: null, app: null };
   sessionStorage.removeItem(SESSION_KEY);
   document.getElementById("sign-out").hidden = true;
   ui.renderIdentity(null);
@@ -106,6 +119,7 @@ function onConnectionLost() {
   if (app.signingOut || app.replaced) return;
   setConnection("reconnecting");
   ui.setBanner("Connection lost. Reconnecting…");
+  callsConnectionLost();
   if (app.media) app.media.stop();
   reconnect();
 }
@@ -137,6 +151,8 @@ async function reconnect() {
   }
   app.reconnecting = false;
   ui.setBanner(null);
+  callsReconnected();
+  refreshPeople();
   if (app.roomId) {
     // join_room again takes a held seat back within the grace period.
     await joinRoom(app.roomId, { rejoin: true });
@@ -203,10 +219,12 @@ function wire() {
     const data = new FormData(ev.target);
     const token = String(data.get("token") || "").trim();
     const name = String(data.get("name") || "").trim();
+    const appName = String(data.get("app") || "").trim() || null;
+    unlockSounds(); // a click: the ringtone may play later
     if (token) {
-      signIn({ token, user: null, name: null });
+      signIn({ token, user: null, name: null, app: null });
     } else if (name) {
-      signIn({ user: userIdFor(name), name, token: null });
+      signIn({ user: userIdFor(name), name, token: null, app: appName });
     } else {
       document.getElementById("signin-error").textContent = "Enter a display name (or paste a token).";
     }
@@ -219,6 +237,7 @@ function wire() {
         /* leaving anyway */
       }
     }
+    await hangupForSignOut();
     setHash(null);
     signOut();
   });
@@ -252,7 +271,24 @@ function wire() {
   });
 }
 
+/** The apps of the server's policy (GET /apps), for the sign-in selector; "main" if unknown. */
+async function loadApps() {
+  const select = document.querySelector('#signin-form select[name="app"]');
+  try {
+    const res = await fetch("/apps", { cache: "no-store" });
+    if (!res.ok) return;
+    const apps = (await res.json()).apps;
+    if (!Array.isArray(apps) || !apps.length) return;
+    select.replaceChildren(...apps.map((name) => new Option(String(name), String(name))));
+  } catch {
+    /* an older server: "main" it is */
+  }
+}
+
 wire();
+wireCalls();
+wirePeople();
+loadApps();
 const saved = loadSession();
 if (saved) signIn(saved);
 else ui.showView("signin");
