@@ -17,17 +17,21 @@ from typing import Any
 from rooms.values import Actor
 from server.delivery import Delivery
 from server.gateway import Gateway
+from server.handlers.calls import CallHandlers
 from server.handlers.people import PeopleHandlers
 from server.handlers.rooms import RoomHandlers
 from server.handlers.session import SessionHandlers
 from server.handlers.table import HandlerTable
 from server.metrics import Metrics
 from server.settings import Settings
+from server.streams import build_listening
 from server.tasks import TaskSet, maybe_await
 from server.user_delivery import UserDelivery
+from services.calls import CallService
 from services.people import PeopleService
 from services.rooms import RoomService
 from store.base import RoomStore
+from store.calls import CallStore, MemoryCalls
 from store.memory import MemoryStore
 from store.people import MemoryPeople, PeopleStore
 from store.presence import MemoryPresence, Presence
@@ -56,6 +60,19 @@ def make_people(store: RoomStore) -> tuple[PeopleStore, Presence]:
     return RedisPeople(store), RedisPresence(store)
 
 
+def make_calls(store: RoomStore) -> tuple[CallStore, Any]:
+    """The call store, and how personal batches reach other nodes (None: one node)."""
+    if isinstance(store, MemoryStore):
+        return MemoryCalls(), None
+    from store.calls_redis import RedisCalls
+    from store.redis import RedisStore
+    from store.user_channel import UserChannel
+
+    assert isinstance(store, RedisStore)
+    channel = UserChannel(store)
+    return RedisCalls(store, channel), channel.publish
+
+
 def load_media_engine() -> type[Any] | None:
     """media.engine.MediaEngine, or None when this checkout has no media engine."""
     try:
@@ -74,6 +91,12 @@ def sweep_interval(settings: Settings) -> float:
     return max(0.02, min(1.0, shortest / 4))
 
 
+def call_sweep_interval(settings: Settings) -> float:
+    """How often ring timeouts and call graces are checked: as rooms', finer for short ones."""
+    shortest = min(settings.grace, settings.ring_timeout)
+    return max(0.02, min(1.0, shortest / 4))
+
+
 @dataclass
 class App:
     settings: Settings
@@ -83,8 +106,9 @@ class App:
     media: Any | None = None
     cluster: Any | None = None  # cluster.cluster.Cluster with --redis
     people: PeopleService | None = None
+    calls: CallService | None = None
     users: UserDelivery | None = None
-    user_channel: Any | None = None  # store.user_channel.UserChannel with --redis
+    listening: Any | None = None  # server.listening.ListenHub: the HTTP listeners
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -97,16 +121,22 @@ class App:
 
     async def start(self) -> None:
         await self.service.start()
-        if self.user_channel is not None and self.users is not None:
-            await self.user_channel.start(self.users.deliver_here)
+        if self.calls is not None:
+            await self.calls.start()
         await self.gateway.start()
         if self.cluster is not None:
             await self.cluster.start()
         self._tasks.append(asyncio.create_task(
             self.service.run_sweeper(sweep_interval(self.settings)), name="sweeper"))
+        if self.calls is not None:
+            self._tasks.append(asyncio.create_task(
+                self.calls.run_sweeper(call_sweep_interval(self.settings)),
+                name="call-sweeper"))
 
     async def stop(self) -> None:
         """Stop taking connections, close clients with 1001, then release everything."""
+        if self.listening is not None:
+            await self.listening.close()  # HTTP listeners' streams end (they are no websockets)
         await self.gateway.stop()
         for task in self._tasks:
             task.cancel()
@@ -116,8 +146,8 @@ class App:
             await self.cluster.close()
         if self.media is not None:
             await maybe_await(self.media.close())
-        if self.user_channel is not None:
-            await self.user_channel.close()
+        if self.calls is not None:
+            await self.calls.close()
         await self.service.close()
 
 
@@ -142,23 +172,25 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     people_store, presence = make_people(store)
     people = PeopleService(people_store, presence, settings.apps)
     users = UserDelivery(delivery.subscriptions, delivery.metrics, delivery.tasks)
-    user_channel = None
-    if settings.redis is not None:
-        from store.redis import RedisStore
-        from store.user_channel import UserChannel
-
-        assert isinstance(store, RedisStore)
-        user_channel = UserChannel(store)
-    users.attach(media=engine, publish=user_channel.publish if user_channel else None)
+    call_store, publish = make_calls(store)
+    calls = CallService(call_store, people_store, presence, settings.apps,
+                        ring_timeout=settings.ring_timeout, grace=settings.grace,
+                        node_id=settings.node_id)
+    # Other nodes' batches and the sweeper's go where a request's go, on this node.
+    calls.set_sink(users.deliver_here)
+    users.attach(media=engine, publish=publish)
     # Registration order is closing order: the session's closer (presence) goes first.
     handlers = HandlerTable()
     SessionHandlers(settings, delivery, people, presence).register(handlers)
     RoomHandlers(service, delivery, delivery.tasks, media=engine, cluster=cluster) \
         .register(handlers)
     PeopleHandlers(people, users).register(handlers)
-    gateway = Gateway(settings, delivery, handlers, media=engine)
-    return App(settings, store, service, gateway, engine, cluster, people=people, users=users,
-               user_channel=user_channel)
+    CallHandlers(calls, users, delivery.tasks, media=engine, cluster=cluster) \
+        .register(handlers)
+    listening, listen_route = build_listening(settings.secret, service.get_room, engine, cluster)
+    gateway = Gateway(settings, delivery, handlers, media=engine, routes=[listen_route])
+    return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
+               users=users, listening=listening)
 
 
 def make_cluster(settings: Settings, store: RoomStore, service: RoomService, delivery: Delivery,

@@ -133,3 +133,62 @@ for i = 2, #KEYS do
 end
 return 1
 """)
+
+
+# Calls (store/calls_redis.py): one call's commit. KEYS: call hash, calling hash, in-call hash,
+# call deadlines zset, caller's calls set, callee's calls set. ARGV: call id, expected version
+# ('' = a new call), new version, blob ('' = the call ended: remove it), deadline ('' = none),
+# caller, callee, caller's slot, callee's slot ('r' ringing out, 'a' in the active call, '-'
+# neither), '1' to refuse a callee in another active call (a new call), channel, message.
+# Returns {'ok'}, {'conflict'}, {'already_in_call', user} or {'busy', user}; nothing is
+# written unless 'ok'.
+COMMIT_CALL = Script("""
+local id = ARGV[1]
+local v = redis.call('HGET', KEYS[1], 'v')
+if ARGV[2] == '' then
+  if v then return {'conflict'} end
+elseif v ~= ARGV[2] then
+  return {'conflict'}
+end
+local users = {ARGV[6], ARGV[7]}
+local slots = {ARGV[8], ARGV[9]}
+for i = 1, 2 do
+  if slots[i] ~= '-' then
+    local calling = redis.call('HGET', KEYS[2], users[i])
+    local active = redis.call('HGET', KEYS[3], users[i])
+    if (calling and calling ~= id) or (active and active ~= id) then
+      return {'already_in_call', users[i]}
+    end
+  end
+end
+if ARGV[10] == '1' then
+  local active = redis.call('HGET', KEYS[3], users[2])
+  if active and active ~= id then return {'busy', users[2]} end
+end
+for i = 1, 2 do
+  for _, pair in ipairs({{KEYS[2], 'r'}, {KEYS[3], 'a'}}) do
+    if slots[i] == pair[2] then
+      redis.call('HSET', pair[1], users[i], id)
+    elseif redis.call('HGET', pair[1], users[i]) == id then
+      redis.call('HDEL', pair[1], users[i])
+    end
+  end
+end
+if ARGV[4] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('SREM', KEYS[5], id)
+  redis.call('SREM', KEYS[6], id)
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'b', ARGV[4])
+  if ARGV[5] == '' then
+    redis.call('ZREM', KEYS[4], id)
+  else
+    redis.call('ZADD', KEYS[4], ARGV[5], id)
+  end
+  redis.call('SADD', KEYS[5], id)
+  redis.call('SADD', KEYS[6], id)
+end
+redis.call('PUBLISH', ARGV[11], ARGV[12])
+return {'ok'}
+""")
