@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from client import load
 from client.cli import calls, host, join, people, rooms
 from client.cli.explain import explain
-from client.cli.options import add_connection_arguments
+from client.cli.options import WS_PATH, add_connection_arguments
 from client.cli.output import format_event, format_seat, format_state, say
 from client.connection import ClientError
 
@@ -80,12 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def connect_hint(exc: ClientError, args: argparse.Namespace) -> str:
+    """What to try when the URL reached a web server but not its websocket."""
+    if exc.code != "connect_failed" or "HTTP" not in exc.message:
+        return ""
+    return (f" ({args.url} answers HTTP ({exc.message.rsplit(': ', 1)[-1]}), not a websocket:"
+            f" the server's websocket is at {WS_PATH}, e.g. --url ws://HOST:PORT{WS_PATH})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return asyncio.run(args.run(args))
     except ClientError as exc:
-        say(f"error {explain(exc)}", sys.stderr)
+        say(f"error {explain(exc)}{connect_hint(exc, args)}", sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

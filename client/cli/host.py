@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from client.cli.commands import common_commands, moderator_commands
 from client.cli.options import add_session_arguments, open_client
 from client.cli.output import format_state, say
-from client.cli.session import RoomSession, moderator_commands, seat_commands
+from client.cli.session import RoomSession
 from client.connection import ClientError, Event
 
 
@@ -23,8 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class HostSession(RoomSession):
-    bare_commands = True  # the host types `accept USER`; other lines are chat
-
     async def on_event(self, event: Event) -> None:
         if event.get("type") == "mic_requested" and self.args.auto_accept:
             user = str(event.get("user"))
@@ -48,8 +47,10 @@ async def run(args: argparse.Namespace) -> int:
             say(line)
         session = HostSession(client, room, args)
         session.speaker = session.host = True
-        seat_commands(session)
+        session.view.load(state)
+        common_commands(session)
         moderator_commands(session)
+        say("type `help` for the commands; other lines are chat")
         if args.chatroom:
             await session.call("open_chatroom", client.open_chatroom(room))
         await session.run()

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 
+from client.cli.commands import (
+    all_members,
+    audience_commands,
+    common_commands,
+    moderator_commands,
+    seat_commands,
+)
 from client.cli.options import add_session_arguments, open_client
 from client.cli.output import format_state, say
-from client.cli.session import RoomSession, moderator_commands, seat_commands
+from client.cli.session import RoomSession
 from client.connection import ClientError, Event
 
 
@@ -37,19 +44,22 @@ async def run(args: argparse.Namespace) -> int:
         for line in format_state(reply.get("room") or {}):
             say(line)
         session = JoinSession(client, args.room, args)
-        seats = (reply.get("room") or {}).get("seats") or []
+        state = reply.get("room") or {}
+        session.view.load(state)
+        seats = state.get("seats") or []
         session.host = reply.get("role") == "host"
         session.speaker = session.host or any(
             isinstance(seat, dict) and seat.get("user") == client.user for seat in seats)
-        seat_commands(session)
+        common_commands(session)
+        if not session.host:
+            seat_commands(session)
+            audience_commands(session)
         if reply.get("role") in ("host", "admin"):
             moderator_commands(session)
-        add = session.add_command
-        add("request", "request [NOTE]",
-            lambda a: client.request_mic(args.room, note=" ".join(a) or None))
-        add("cancel", "cancel (the mic request)", lambda a: client.cancel_mic_request(args.room))
-        add("yes", "yes (accept an invitation)", lambda a: client.answer_invite(args.room, True))
-        add("no", "no (decline an invitation)", lambda a: client.answer_invite(args.room, False))
+            # Everyone already here, so that `invite`/`kick` find them by name.
+            with contextlib.suppress(ClientError):
+                await all_members(session)
+        say("type `help` for the commands; other lines are chat")
         if args.request_mic:
             await session.call("request_mic", client.request_mic(args.room, note=args.note))
         await session.run()

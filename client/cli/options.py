@@ -5,11 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from client.connection import VoiceClient
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 ENV_PREFIX = "VOICEROOM_"
+WS_PATH = "/ws"
+SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+def websocket_url(text: str) -> str:
+    """The server's websocket URL from what a person types: `HOST:PORT`, `http://HOST:PORT`
+    (the page's address) and `ws://HOST:PORT` all mean `ws://HOST:PORT/ws`."""
+    text = text.strip()
+    if "://" not in text:
+        text = "ws://" + text
+    parts = urlsplit(text)
+    scheme = SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the server's address, e.g. ws://127.0.0.1:8765/ws")
+    path = parts.path if parts.path not in ("", "/") else WS_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
@@ -19,8 +37,10 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, again: bool = F
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if again else value
 
-    parser.add_argument("--url", default=default(os.environ.get(ENV_PREFIX + "URL", DEFAULT_URL)),
-                        help=f"server websocket URL (default {DEFAULT_URL}) [env {ENV_PREFIX}URL]")
+    parser.add_argument("--url", type=websocket_url,
+                        default=default(os.environ.get(ENV_PREFIX + "URL", DEFAULT_URL)),
+                        help=f"the server: ws://HOST:PORT/ws, or just HOST:PORT (default "
+                        f"{DEFAULT_URL}) [env {ENV_PREFIX}URL]")
     parser.add_argument("--user", default=default(None),
                         help="user id (development mode; default: derived from --name)")
     parser.add_argument("--name", default=default(None), help="display name (development mode)")
@@ -52,6 +72,9 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave after this many seconds (default: until Ctrl-C or /quit)")
     parser.add_argument("--no-input", action="store_true",
                         help="do not read commands or chat from stdin")
+    parser.add_argument("--levels", action="store_true",
+                        help="print every `speaking` event with its levels (default: a line "
+                        "when who is speaking changes)")
     # Media (client/media.py): sent while the user is a speaker, received always.
     parser.add_argument("--tone", type=float, metavar="HZ",
                         help="speak a sine tone of this frequency (a test microphone)")

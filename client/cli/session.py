@@ -1,4 +1,5 @@
-"""One client in one room, shared by `host` and `join`: events printed, typed commands run."""
+"""One client in one room, shared by `host` and `join`: events told (client/cli/narrate.py),
+typed commands run (client/cli/commands.py lists them)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from client.cli.output import format_event, say
-from client.connection import ClientError, Event, VoiceClient
+from client.cli.narrate import narrate
+from client.cli.output import say
+from client.cli.roomview import RoomView, UnknownUser
+from client.connection import ClientError, Event, Reply, VoiceClient
 
 
 def stdin_lines() -> asyncio.Queue[str | None]:
@@ -37,23 +40,25 @@ def stdin_lines() -> asyncio.Queue[str | None]:
 
 
 CommandFunc = Callable[[list[str]], Awaitable[Any]]
+# The lines that show a command's reply (default: `WORD: ok {json}`).
+ShowFunc = Callable[[Reply], list[str]]
 
 
 class RoomSession:
     """One client in one room: prints events, runs typed commands, stops when told to,
     when the room closes, or after `--duration`.
 
-    A typed line is a command when it starts with "/" (or, with `bare_commands`, with a
-    command's name); anything else is sent as chat."""
-
-    bare_commands = False
+    A typed line is a command when its first word is a command's name, with or without a
+    leading "/" (`help`, `/help`); anything else is sent as chat (`say ...` sends a line
+    that starts with a command word)."""
 
     def __init__(self, client: VoiceClient, room: str, args: argparse.Namespace) -> None:
         self.client = client
         self.room = room
         self.args = args
         self.stop = asyncio.Event()
-        self.commands: dict[str, tuple[str, CommandFunc]] = {}
+        self.commands: dict[str, tuple[str, CommandFunc, ShowFunc | None]] = {}
+        self.view = RoomView(client.user)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.speaker = False  # host or seated: media sends (with --tone/--publish)
         self.host = False
@@ -63,22 +68,33 @@ class RoomSession:
         # the media offer) may cause events at once, e.g. an auto-accepting host's mic_accepted.
         self.events = client.events()
 
-    def add_command(self, word: str, usage: str, request: CommandFunc) -> None:
-        """`request(words)` is a client call; its reply or error is printed."""
-        self.commands[word] = (usage, request)
+    def add_command(self, word: str, usage: str, request: CommandFunc,
+                    show: ShowFunc | None = None) -> None:
+        """`request(words)` is a client call; its reply (through `show`) or error is printed.
+        A ValueError or IndexError from it prints the usage."""
+        self.commands[word] = (usage, request, show)
+
+    def user_arg(self, word: str) -> str:
+        """The user a typed word names in this room (UnknownUser if nobody)."""
+        return self.view.resolve(word)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def call(self, label: str, request: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    async def call(self, label: str, request: Awaitable[dict[str, Any]],
+                   show: ShowFunc | None = None) -> dict[str, Any] | None:
         """Run a request, print its outcome; errors are printed, not raised."""
         try:
             reply = await request
         except ClientError as exc:
             say(f"{label}: error {exc.code}: {exc.message}")
             return None
+        if show is not None:
+            for line in show(reply):
+                say(line)
+            return reply
         shown = {k: v for k, v in reply.items() if k not in ("id", "type", "room")}
         say(f"{label}: ok" + (f" {json.dumps(shown, ensure_ascii=False)}" if shown else ""))
         return reply
@@ -91,7 +107,9 @@ class RoomSession:
             if event.get("room") not in (None, self.room):
                 continue
             try:
-                say(format_event(event))
+                text = narrate(self.view, event, levels=bool(getattr(self.args, "levels", False)))
+                if text is not None:
+                    say(text)
             except BrokenPipeError:
                 # Nobody reads the events any more: end the session, and main() quietly.
                 self.stdout_closed = True
@@ -112,28 +130,32 @@ class RoomSession:
             if not line:
                 continue
             words = line.split()
-            if line.startswith("/") and len(line) > 1:
-                await self.run_command(words[0][1:], words[1:])
-            elif self.bare_commands and words[0] in self.commands:
-                await self.run_command(words[0], words[1:])
+            word = words[0][1:] if line.startswith("/") and len(line) > 1 else words[0]
+            if line.startswith("/") or word in self.commands or word in ("help", "quit", "exit"):
+                await self.run_command(word, words[1:])
             else:
-                await self.call("chat", self.client.chat(self.room, line))
+                await self.call("chat", self.client.chat(self.room, line), show=lambda r: [])
 
     async def run_command(self, word: str, rest: list[str]) -> None:
         if word in ("quit", "exit"):
             self.stop.set()
             return
         if word == "help" or word not in self.commands:
-            say("commands: " + "; ".join(usage for usage, _ in self.commands.values())
-                + "; /quit; anything else is sent as chat")
+            if word != "help":
+                say(f"no command {word!r}")
+            say("commands: " + "; ".join(usage for usage, _, _ in self.commands.values())
+                + "; help; quit. Anything else is sent as chat.")
             return
-        usage, request = self.commands[word]
+        usage, request, show = self.commands[word]
         try:
             awaitable = request(rest)
+        except UnknownUser as exc:
+            say(f"{word}: {exc}")
+            return
         except (ValueError, IndexError):
             say(f"usage: {usage}")
             return
-        await self.call(word, awaitable)
+        await self.call(word, awaitable, show)
 
     async def start_media(self) -> None:
         args = self.args
@@ -183,36 +205,3 @@ class RoomSession:
                     loop.remove_signal_handler(signum)
         if self.stdout_closed:
             raise BrokenPipeError("stdout was closed")
-
-
-def seat_commands(session: RoomSession) -> None:
-    """Commands every member has (most are for the seated)."""
-    c, room = session.client, session.room
-    session.add_command("take", "take SEAT", lambda a: c.take_seat(room, int(a[0])))
-    session.add_command("switch", "switch SEAT", lambda a: c.switch_seat(room, int(a[0])))
-    session.add_command("leave-seat", "leave-seat", lambda a: c.leave_seat(room))
-    session.add_command("mute", "mute (yourself)", lambda a: c.mute(room))
-    session.add_command("unmute", "unmute (yourself)", lambda a: c.unmute(room))
-    # A member joining again gets the current state and changes nothing.
-    session.add_command("state", "state", lambda a: c.join_room(room))
-
-
-def _seat_arg(a: list[str]) -> int | None:
-    return int(a[1]) if len(a) > 1 else None
-
-
-def moderator_commands(session: RoomSession) -> None:
-    c, room = session.client, session.room
-    add = session.add_command
-    add("accept", "accept USER [SEAT]", lambda a: c.accept_mic(room, a[0], seat=_seat_arg(a)))
-    add("reject", "reject USER", lambda a: c.reject_mic(room, a[0]))
-    add("invite", "invite USER [SEAT]", lambda a: c.invite_to_seat(room, a[0], seat=_seat_arg(a)))
-    add("kick-seat", "kick-seat SEAT", lambda a: c.kick_seat(room, int(a[0])))
-    add("lock", "lock SEAT", lambda a: c.lock_seat(room, int(a[0])))
-    add("unlock", "unlock SEAT", lambda a: c.unlock_seat(room, int(a[0])))
-    add("mute-seat", "mute-seat SEAT", lambda a: c.mute_seat(room, int(a[0])))
-    add("unmute-seat", "unmute-seat SEAT", lambda a: c.unmute_seat(room, int(a[0])))
-    add("kick", "kick USER [ban]", lambda a: c.kick_member(room, a[0], ban=a[1:2] == ["ban"]))
-    add("admin", "admin USER on|off", lambda a: c.set_admin(room, a[0], a[1] == "on"))
-    add("chatroom", "chatroom (open the chatroom)", lambda a: c.open_chatroom(room))
-    add("live", "live (close the chatroom)", lambda a: c.close_chatroom(room))

@@ -88,6 +88,12 @@ class RoomVerbs(Transport):
     async def list_rooms(self, *, limit: int | None = None, cursor: str | None = None) -> Reply:
         return await self.request("list_rooms", limit=limit, cursor=cursor)
 
+    async def list_members(self, room: str, *, limit: int | None = None,
+                           cursor: str | None = None) -> Reply:
+        """One page of the room's members (1.1): `{members: [{user, name, role, seat,
+        away}], cursor?}`, the host first, then admins, the seated, the audience."""
+        return await self.request("list_members", room=room, limit=limit, cursor=cursor)
+
     async def join_room(self, room: str) -> Reply:
         return await self.request("join_room", room=room)
 
