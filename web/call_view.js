@@ -69,7 +69,8 @@ export function renderCall(s, o) {
   const peer = peerOf(s, call);
   callView.dataset.video = String(Boolean(call.video));
   callView.dataset.remoteVideo = String(Boolean(call.video && o.remoteShowing));
-  callView.dataset.localVideo = String(Boolean(call.video && s.cameraOn));
+  // Our own picture once the camera runs (it opens when the call goes live).
+  callView.dataset.localVideo = String(Boolean(view === "active" && call.video && s.cameraOn));
   $("call-avatar").replaceChildren(avatar(peer.user, peer.name));
   $("call-name").textContent = label(peer);
   $("call-status").textContent = statusText(s, view, o, peer);

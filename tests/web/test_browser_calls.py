@@ -137,7 +137,8 @@ async def test_friends_video_call_from_the_people_panel(
     await expect(bob.tid("incoming-sub")).to_have_text("Video call")
     assert await bob.page.evaluate("window.voiceroom.callTones.playing") == "ring"
     assert await ada.page.evaluate("window.voiceroom.callTones.playing") == "ringback"
-    await bob.shot("calls-02-incoming-sheet")
+    await ada.shot("calls-02a-calling")
+    await bob.shot("calls-02b-incoming-sheet")
 
     await bob.tid("incoming-answer").click()
     for person in (ada, bob):
