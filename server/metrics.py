@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -28,9 +34,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from media.stats import SUMMED_STATS
-
 log = logging.getLogger(__name__)
+
+# A `_created` timestamp per series is one more sample per request type that no board reads.
+disable_created_metrics()
 
 PREFIX = "voiceroom_"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -38,14 +45,25 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # few milliseconds on Redis; a webrtc_offer gathers ICE for up to a few seconds.
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                    5.0, 10.0)
-# The media engine's figures that only grow (Prometheus counters); the rest are gauges.
-MEDIA_COUNTERS = frozenset(f"media_{name}" for name in SUMMED_STATS)
+# The media engine's figures that go up and down (gauges); every other one only grows (a
+# counter, exposed with `_total`). A new figure of the engine's that can go down goes here.
+MEDIA_GAUGES = frozenset({
+    "media_rooms", "media_peers", "media_calls", "media_call_peers", "media_max_tick_seconds",
+})
+# The engine's histograms, by the name /metrics gives them.
+MEDIA_HISTOGRAMS = {
+    "media_tick_seconds": "media_tick_duration_seconds",
+    "media_send_seconds": "media_send_loop_seconds",
+}
 MEDIA_HELP = {
     "media_rooms": "Rooms whose media this node mixes.",
-    "media_peers": "WebRTC peer connections this node serves.",
+    "media_peers": "WebRTC peer connections of rooms this node serves.",
+    "media_calls": "Calls whose media this node relays.",
+    "media_call_peers": "WebRTC peer connections of calls this node serves.",
     "media_max_tick_seconds": "Longest mixing tick of any room this node mixes now.",
-    "media_tick_seconds": "Wall time of each 20 ms mixing tick, per room.",
-    "media_send_seconds": "CPU time of each tick's send loop (one packet to every listener).",
+    "media_tick_duration_seconds": "Wall time of each 20 ms mixing tick, per room.",
+    "media_send_loop_seconds": "CPU time of each tick's send loop (one packet to every "
+                               "listener).",
 }
 
 
@@ -133,11 +151,12 @@ class NodeCollector(Collector):
         engine = self.media()
         for key, value in sorted(media_metrics(engine).items()):
             help_text = MEDIA_HELP.get(key, f"Media engine figure {key}.")
-            if key in MEDIA_COUNTERS:
-                yield _counter(key.removesuffix("_total"), help_text, value)
-            else:
+            if key in MEDIA_GAUGES:
                 yield _gauge(key, help_text, value)
+            else:
+                yield _counter(key.removesuffix("_total"), help_text, value)
         for key, hist in sorted(media_histograms(engine).items()):
+            key = MEDIA_HISTOGRAMS.get(key, key)
             buckets: list[tuple[str, float]] = []
             running = 0
             for bound, count in zip(hist.bounds, hist.counts, strict=False):
