@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -30,6 +30,9 @@ from server.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
+# (websocket connection, request, decoded path) -> the answer to await, or None: not mine
+StreamRoute = Callable[[ServerConnection, Request, str], Awaitable[Response] | None]
+
 MAX_FRAME = codec.MAX_FRAME
 # A closing handshake with a client that no longer reads must not hold a shutdown for long.
 CLOSE_TIMEOUT = 5.0
@@ -45,6 +48,7 @@ class Gateway:
         media: MediaPort | None = None,
         send_limit: int = SEND_BUFFER_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        routes: Sequence[StreamRoute] = (),
     ) -> None:
         self.settings = settings
         self.delivery = delivery
@@ -54,6 +58,8 @@ class Gateway:
         self.tasks: TaskSet = delivery.tasks
         self.requests = Requests(settings, handlers, self.metrics, clock=clock)
         self.send_limit = send_limit
+        # Streamed GETs (server/streams.py): each takes its path or passes (None).
+        self.routes = list(routes)
         self.connections: set[Connection] = set()
         self.server: Server | None = None
         self.stopping = False
@@ -96,7 +102,8 @@ class Gateway:
 
     # --- HTTP -----------------------------------------------------------------------------------
 
-    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+    def _process_request(self, ws: ServerConnection,
+                         request: Request) -> Response | Awaitable[Response] | None:
         path = http.request_path(request.path)
         if path == http.WS_PATH:
             if self.stopping:
@@ -111,6 +118,10 @@ class Gateway:
             return http.response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
             return http.response(HTTPStatus.OK, self.render_metrics(), CONTENT_TYPE)
+        for route in self.routes:
+            answer = route(ws, request, path)
+            if answer is not None:
+                return answer
         if path == "/apps":
             # The app policy's names, for the page's sign-in selector (development mode).
             names = sorted(self.settings.apps.apps)
