@@ -32,6 +32,11 @@ class EventType(StrEnum):
     KICKED = "kicked"
     REPLACED = "replaced"
     ROOM_CLOSED = "room_closed"
+    # Props (docs/protocol.md "Props"; rooms.props makes them).
+    VOICE_EFFECT = "voice_effect"
+    SOUND_PLAYED = "sound_played"
+    MUSIC_STATE = "music_state"
+    GAME_EVENT = "game_event"
     # Signals between server parts.
     JOINED = "_joined"
     """`{user, conn}`: that connection now receives the room; the user's others are replaced."""

@@ -18,6 +18,8 @@ from protocol.schema import (
     Role,
     SeatMode,
 )
+from rooms.propstate import EMPTY as NO_PROPS
+from rooms.propstate import RoomProps
 
 MODERATOR_ROLES = frozenset({Role.HOST, Role.ADMIN})
 
@@ -117,6 +119,8 @@ class Room:
     invites: dict[str, int | None] = field(default_factory=dict)
     version: int = 0
     created_at: float = 0.0
+    # Voice effects and music (rooms.propstate): replaced, never changed, so copies share it.
+    props: RoomProps = NO_PROPS
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -136,7 +140,7 @@ class Room:
             self.seat_count, self.seat_mode, self.auto_chatroom_at,
             [seat.copy() for seat in self.seats], dict(self.members), set(self.admins),
             set(self.banned), list(self.queue), dict(self.invites), self.version,
-            self.created_at,
+            self.created_at, self.props,
         )
 
     def role_of(self, user: str) -> Role | None:
@@ -230,6 +234,8 @@ class Room:
             "seat_mode": self.seat_mode.value,
             "auto_chatroom_at": self.auto_chatroom_at,
         }
+        if not self.props.default:  # a version 1 room's state stays as it was
+            state.update(self.props.state_wire())
         if user is not None and self.is_moderator(user):
             state["queue"] = self.queue_wire()
         return state
@@ -249,7 +255,7 @@ class Room:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str, int, float, bool, None, list, dict): msgpack and JSON can carry it."""
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "host": self.host,
@@ -273,6 +279,9 @@ class Room:
             "version": self.version,
             "created_at": self.created_at,
         }
+        if not self.props.default:  # most rooms have none: their blob stays as it was
+            data["props"] = self.props.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Room:
@@ -300,6 +309,7 @@ class Room:
             },
             version=int(data["version"]),
             created_at=float(data["created_at"]),
+            props=RoomProps.from_dict(data.get("props")),
         )
 
 
@@ -307,7 +317,7 @@ class Room:
 # fail here at import, not copy the wrong values.
 _ROOM_FIELDS = ("id", "title", "host", "host_name", "host_self_muted", "mode", "seat_count",
                 "seat_mode", "auto_chatroom_at", "seats", "members", "admins", "banned", "queue",
-                "invites", "version", "created_at")
+                "invites", "version", "created_at", "props")
 if tuple(f.name for f in fields(Room)) != _ROOM_FIELDS or tuple(
         f.name for f in fields(Seat)) != ("index", "user", "name", "muted", "self_muted",
                                           "locked", "away"):

@@ -151,6 +151,7 @@ def remove_member(tx: Tx, user: str) -> None:
     drop_request(tx, user)
     room.invites.pop(user, None)
     room.admins.discard(user)
+    room.props = room.props.without(user)  # a voice effect goes with its speaker
     del room.members[user]
     tx.to_moderators(EventType.MEMBER_LEFT, {"user": user})
     tx.audience_changed()

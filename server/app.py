@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from media.catalogue import Catalogue
 from rooms.values import Actor
 from server.delivery import Delivery
 from server.gateway import Gateway
 from server.handlers.calls import CallHandlers
 from server.handlers.people import PeopleHandlers
+from server.handlers.props import PropsHandlers
 from server.handlers.rooms import RoomHandlers
 from server.handlers.session import SessionHandlers
 from server.handlers.table import HandlerTable
@@ -29,6 +31,7 @@ from server.tasks import TaskSet, maybe_await
 from server.user_delivery import UserDelivery
 from services.calls import CallService
 from services.people import PeopleService
+from services.props import PropsService
 from services.rooms import RoomService
 from store.base import RoomStore
 from store.calls import CallStore, MemoryCalls
@@ -187,10 +190,22 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     PeopleHandlers(people, users).register(handlers)
     CallHandlers(calls, users, delivery.tasks, media=engine, cluster=cluster) \
         .register(handlers)
+    make_props(settings, service, delivery, engine).register(handlers)
     listening, listen_route = build_listening(settings.secret, service.get_room, engine, cluster)
     gateway = Gateway(settings, delivery, handlers, media=engine, routes=[listen_route])
     return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
                users=users, listening=listening)
+
+
+def make_props(settings: Settings, service: RoomService, delivery: Delivery,
+               engine: Any | None) -> PropsHandlers:
+    """Sounds and music read from the catalogue folders (unreadable files skipped with a
+    warning); the engine plays them and reports a track that ended."""
+    catalogue = Catalogue.load(settings.sounds, settings.music)
+    handlers = PropsHandlers(PropsService(service, catalogue), delivery, media=engine)
+    if engine is not None and hasattr(engine, "use_catalogue"):
+        engine.use_catalogue(catalogue, on_music_ended=handlers.music_ended)
+    return handlers
 
 
 def make_cluster(settings: Settings, store: RoomStore, service: RoomService, delivery: Delivery,

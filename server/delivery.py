@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 AUDIENCE_INTERVAL = 1.0
 
 Batch = tuple[Sequence[Event], Room | None]
+# A feature following every batch of a room on this node, after its frames went out (props:
+# the media owner plays a `sound_played`). It must not block.
+Follower = Callable[[str, Room | None, Sequence[Event]], None]
 
 
 @dataclass(eq=False)
@@ -79,6 +82,7 @@ class Delivery:
         self.media: MediaPort | None = None
         self.cluster: ClusterPort | None = None
         self.subscriptions = Subscriptions(on_forget=self._forgotten)
+        self.followers: list[Follower] = []
         self._throttles: dict[tuple[str, str], _Throttle] = {}
         self._in_flight: dict[str, list[InFlight]] = {}
         # Who speaks in rooms mixed on another node, for the joiners served here.
@@ -198,6 +202,11 @@ class Delivery:
                 self.tasks.follow(self.media.close_room, room_id)
             elif room is not None:
                 self.tasks.follow(self.media.room_changed, room)
+        for follower in self.followers:
+            try:
+                follower(room_id, room, events)
+            except Exception:
+                log.exception("a follower of room %s failed", room_id)
         return joined
 
     def _subscribe_joiners(self, room_id: str, room: Room | None,

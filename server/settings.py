@@ -57,6 +57,9 @@ class Settings:
     # Who may call whom, where calls ring (--apps FILE; default: one app `main`).
     apps: AppPolicy = field(default_factory=AppPolicy.default)
     ring_timeout: float = DEFAULT_RING_TIMEOUT
+    # Catalogues of props (WAV/MP3/Ogg files): sounds (default: the built-in set) and music.
+    sounds: Path | None = None
+    music: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.node_id:
@@ -147,6 +150,13 @@ def _apps(text: str) -> AppPolicy:
         raise ValueError(str(exc)) from None
 
 
+def _folder(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise ValueError("must be a folder")
+    return path
+
+
 def _log_level(text: str) -> str:
     value = text.upper()
     if value not in LOG_LEVELS:
@@ -212,6 +222,10 @@ OPTIONS: tuple[_Option, ...] = (
             "FILE"),
     _Option("ring_timeout", "--ring-timeout", _positive_float, f"seconds a call rings before "
             f"it ends unanswered (default {DEFAULT_RING_TIMEOUT:g})", "SECONDS"),
+    _Option("sounds", "--sounds", _folder, "folder of WAV, MP3 or Ogg sounds for play_sound "
+            "(default: the built-in sounds)", "DIR"),
+    _Option("music", "--music", _folder, "folder of WAV, MP3 or Ogg music tracks for "
+            "play_music (default: none)", "DIR"),
     _Option("log_level", "--log-level", _log_level, "DEBUG, INFO, WARNING or ERROR "
             "(default INFO: what happens to rooms; DEBUG adds sockets and ICE)", "LEVEL"),
     _Option("log_format", "--log-format", _log_format, "text, or json: one JSON object a "

@@ -34,6 +34,8 @@ DEFAULT_GRACE = 15.0
 DEFAULT_HOST_GRACE = 60.0
 # A room that changes under us this many times in a row is too busy: the client may retry.
 MAX_ATTEMPTS = 50
+# A change the room machine does not hold (rooms.props): (room, actor, now) -> Outcome.
+Step = Callable[[Room, Actor, float], Outcome]
 
 
 ROOM_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -120,13 +122,23 @@ class RoomService:
             return outcome
         raise ProtocolError(ErrorCode.INTERNAL, "could not find a free room id")
 
+    async def update(self, actor: Actor, room_id: str, step: Step) -> Outcome:
+        """Run a step the room machine does not hold (props: rooms.props) the way `execute`
+        runs a command: under the room's lock, `step(room, actor, now)` on a fresh load,
+        committed with the version check, refused only on the stored state."""
+        return await self._run(room_id, actor, None, step=step)
+
     async def _run(self, room_id: str, actor: Actor, cmd: object,
-                   now: float | None = None) -> Outcome:
+                   now: float | None = None, *, step: Step | None = None) -> Outcome:
         # A store with `load_cached` (RedisStore) may hand out its own copy of the room without
         # asking the store whether it is current: the commit's version check catches a stale
         # copy (Conflict -> reload). A refusal must come from the stored state, though: a
         # command refused on a cached copy runs again on a checked load.
         load_cached = getattr(self.store, "load_cached", None)
+
+        def run(room: Room, actor: Actor, cmd: object, now: float) -> Outcome:
+            return apply(room, actor, cmd, now) if step is None else step(room, actor, now)
+
         async with self._room_lock(room_id):
             for _ in range(MAX_ATTEMPTS):
                 checked = True
@@ -137,14 +149,14 @@ class RoomService:
                 if room is None:
                     raise RoomError(ErrorCode.NO_SUCH_ROOM, f"no room {room_id!r}")
                 try:
-                    outcome = apply(room, actor, cmd, self.clock() if now is None else now)
+                    outcome = run(room, actor, cmd, self.clock() if now is None else now)
                 except RoomError:
                     if checked:
                         raise
                     room = await self.store.load(room_id)
                     if room is None:
                         raise RoomError(ErrorCode.NO_SUCH_ROOM, f"no room {room_id!r}") from None
-                    outcome = apply(room, actor, cmd, self.clock() if now is None else now)
+                    outcome = run(room, actor, cmd, self.clock() if now is None else now)
                 try:
                     await self.store.commit(room, outcome.room, outcome.events)
                 except Conflict:
