@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -174,6 +174,45 @@ class DirectSender:
         sender._RTCRtpSender__packet_count += 1
         return (self, route.sendto, data, route.addr, len(payload))
 
+    def endpoint(self) -> Endpoint | None:
+        """Where and how this listener's packets go now, for a batched sender (media/fanout.py)
+        that builds, protects and sends them itself: None while not sendable (connecting,
+        closing, or SRTP/the socket not as expected)."""
+        dtls = self._dtls
+        pair = self._nominated.get(1)
+        if dtls._state is not _CONNECTED or pair is None or not self.live:
+            return None
+        srtp = dtls._tx_srtp
+        try:
+            sock = pair.protocol.transport._sock
+            fd = sock.fileno()
+            address = int(_ffi_address(srtp._srtp[0]))
+        except (AttributeError, TypeError, IndexError, ImportError):
+            return None
+        if fd < 0:
+            return None
+        host, port = pair.remote_addr[0], pair.remote_addr[1]
+        return Endpoint(pair, srtp, sock, fd, address, str(host), int(port), self._ssrc,
+                        self._pt, self._ts0)
+
+    @property
+    def seq(self) -> int:
+        """The next packet's RTP sequence number."""
+        return self._seq
+
+    def sent_elsewhere(self, seq: int, packets: int, octets: int, pts: int | None,
+                       ntp: int) -> None:
+        """A batched sender sent ``packets`` for this listener: the sequence goes on at
+        ``seq``, and aiortc's counters and timestamps (its RTCP sender reports) follow
+        (the timestamps of the tick at ``pts``; None: left as they are)."""
+        self._seq = seq & 0xFFFF
+        sender: Any = self._sender
+        if pts is not None:
+            sender._RTCRtpSender__ntp_timestamp = ntp
+            sender._RTCRtpSender__rtp_timestamp = (self._ts0 + pts) & 0xFFFFFFFF
+        sender._RTCRtpSender__octet_count += octets
+        sender._RTCRtpSender__packet_count += packets
+
     def _unsent(self, payload_bytes: int) -> None:
         # The socket refused a staged packet: take it back out of aiortc's sender counters.
         sender: Any = self._sender
@@ -187,6 +226,28 @@ class DirectSender:
 
 # (sender, sendto, protected packet, address, payload bytes): see DirectSender.stage.
 Staged = tuple[DirectSender, Callable[..., Any], Any, Any, int]
+
+
+class Endpoint(NamedTuple):
+    """A connected listener's route: the ICE pair and its socket, the SRTP session (and the
+    address of its libsrtp context), the remote address and the RTP stream's constants."""
+
+    pair: Any
+    srtp: Any
+    sock: Any
+    fd: int
+    srtp_address: int
+    host: str
+    port: int
+    ssrc: int
+    pt: int
+    ts0: int
+
+
+def _ffi_address(pointer: Any) -> int:
+    from pylibsrtp._binding import ffi
+
+    return int(ffi.cast("uintptr_t", pointer))
 
 
 def send_staged(staged: list[Staged]) -> None:

@@ -26,9 +26,10 @@ from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
 from audio.levels import SpeakingDetector, TalkerTracker
 from audio.mixer import Mixer, Pcm
 from audio.opus import OpusEncoder, OpusError, output_encoder
+from media.fanout import Fanout
 from media.inbound import LEVEL_RING, Inbound
 from media.rtp import PayloadSink, ntp_now
-from media.sender import DirectSender, Staged, send_staged
+from media.sender import DirectSender
 from media.stats import SessionStats
 from media.taps import MixTap, Taps
 from media.tracks import IdleTrack, Outgoing
@@ -94,6 +95,9 @@ class RoomMixSession:
         self.heard: set[str] = set()
         self.inputs: dict[str, Inbound] = {}
         self.outputs: dict[str, Output] = {}
+        # The DirectSenders among the outputs, sent to in one batch; and the other outputs.
+        self.fanout = Fanout()
+        self._other_outputs: dict[str, Output] = {}
         # Consumers of the encoded mix and of speakers' payloads besides the listeners.
         self.taps = Taps(room_id)
         self.mixer = Mixer()
@@ -172,13 +176,24 @@ class RoomMixSession:
     def attach_output(self, user: str, output: Output) -> None:
         old = self.outputs.get(user)
         if old is not None and old is not output:
-            old.stop()
+            self._unwire(user, old)
         self.outputs[user] = output
+        if isinstance(output, DirectSender):
+            self.fanout.add(output)
+        else:
+            self._other_outputs[user] = output
 
     def detach_output(self, user: str, output: Output) -> None:
-        output.stop()
+        self._unwire(user, output)
         if self.outputs.get(user) is output:
             del self.outputs[user]
+
+    def _unwire(self, user: str, output: Output) -> None:
+        output.stop()
+        if isinstance(output, DirectSender):
+            self.fanout.remove(output)
+        elif self._other_outputs.get(user) is output:
+            del self._other_outputs[user]
 
     def add_tap(self, tap: MixTap) -> None:
         """Feed ``tap`` every tick from now on: the session encodes the mix while any tap or
@@ -208,6 +223,7 @@ class RoomMixSession:
                 await task
         for track in list(self.outputs.values()):
             track.stop()
+        self.fanout.close()
         self.taps.end()
 
     @property
@@ -333,21 +349,16 @@ class RoomMixSession:
         return encodes
 
     def _send(self, shared: Outgoing, own: dict[str, Outgoing]) -> None:
-        """Every listener's packet staged (header + SRTP), then all sent: the system calls
-        back to back rather than between each listener's Python."""
-        staged: list[Staged] = []
-        add = staged.append
-        payload, pts, ntp = shared.payload, shared.pts, shared.ntp
-        for user, output in self.outputs.items():
-            if not isinstance(output, DirectSender):  # another kind of output: it sends
-                output.deliver(own.get(user, shared))
-                continue
-            out = own.get(user) if own else None
-            item = (output.stage(payload, pts, ntp) if out is None
-                    else output.stage(out.payload, out.pts, out.ntp))
-            if item is not None:
-                add(item)
-        send_staged(staged)
+        """The shared packet to every WebRTC listener in one batch (media/fanout.py), a
+        talker's own mix-minus to them; other kinds of output send for themselves."""
+        direct_own: dict[DirectSender, Outgoing] = {}
+        for user, out in own.items():
+            output = self.outputs.get(user)
+            if isinstance(output, DirectSender):
+                direct_own[output] = out
+        self.fanout.send(shared.payload, shared.pts, shared.ntp, direct_own)
+        for user, other in self._other_outputs.items():
+            other.deliver(own.get(user, shared))
 
     def _encoder(self, user: str) -> OpusEncoder:
         encoder = self._encoders.get(user)
