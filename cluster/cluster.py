@@ -141,6 +141,15 @@ class Cluster:
     async def owner_of(self, room_id: str) -> str | None:
         return await self.leases.holder(self.keys.owner(room_id))
 
+    async def media_node(self, room_id: str) -> str:
+        """The node serving the room's media, claiming the room for this node when nobody
+        does, as a first offer would (an HTTP listener of a room without media yet)."""
+        return await self._resolve_owner(room_id)
+
+    async def http_address(self, node_id: str) -> tuple[str, int] | None:
+        """Where ``node_id`` serves HTTP (its listen.ogg), as it registered it."""
+        return await self.nodes.http_address(node_id)
+
     async def offer(self, room_id: str, user: str, sdp: str) -> str:
         """Answer `user`'s offer for `room_id` on the room's owner, claiming the room if free."""
         for _ in range(OFFER_ATTEMPTS):

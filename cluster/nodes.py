@@ -14,7 +14,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from store.redis import RedisStore
-from store.wire import as_text, pack
+from store.wire import as_text, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,20 @@ class NodeRegistry:
         pipe.delete(self.keys.heartbeat(self.node_id))
         pipe.hdel(self.keys.nodes, self.node_id)
         await pipe.execute()
+
+    async def http_address(self, node_id: str) -> tuple[str, int] | None:
+        """The (host, port) a node registered under ``http`` in its info, if any."""
+        raw = await self.redis.hget(self.keys.nodes, node_id)
+        if raw is None:
+            return None
+        info = unpack(raw)
+        address = info.get("http") if isinstance(info, dict) else None
+        if not isinstance(address, list | tuple) or len(address) != 2:
+            return None
+        host, port = address
+        if not isinstance(host, str) or not isinstance(port, int):
+            return None
+        return host, port
 
     async def alive(self, node_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.heartbeat(node_id)))

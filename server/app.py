@@ -26,7 +26,7 @@ from server.handlers.session import SessionHandlers
 from server.handlers.table import HandlerTable
 from server.metrics import Metrics
 from server.settings import Settings
-from server.streams import build_listening
+from server.streams import advertised_host, build_listening
 from server.tasks import TaskSet, maybe_await
 from server.user_delivery import UserDelivery
 from services.calls import CallService
@@ -128,6 +128,9 @@ class App:
             await self.calls.start()
         await self.gateway.start()
         if self.cluster is not None:
+            # Other nodes pull this node's listen.ogg for their own HTTP listeners.
+            self.cluster.nodes.info["http"] = [
+                advertised_host(self.settings.host, self.settings.announce_address), self.port]
             await self.cluster.start()
         self._tasks.append(asyncio.create_task(
             self.service.run_sweeper(sweep_interval(self.settings)), name="sweeper"))

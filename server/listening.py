@@ -30,9 +30,13 @@ from rooms.model import Room
 
 log = logging.getLogger(__name__)
 
-# How often a feed whose source cannot be found is tried again before its listeners go.
-REATTACH_ATTEMPTS = 5
+# A feed whose source ended while its room lives on is attached again (the owner died: a
+# survivor takes the room once the owner's heartbeat has lapsed, 3 s). Tries are this far
+# apart when a source did not last; listeners go when none lasted for this long.
 REATTACH_DELAY = 0.5
+REATTACH_SECONDS = 10.0
+# A source that lasted this long was working: its end starts a new outage.
+LASTED_SECONDS = 1.0
 
 
 @runtime_checkable
@@ -97,6 +101,8 @@ class ListenHub:
         self.feeds: dict[str, ListenFeed] = {}
         self._taps: dict[ListenFeed, _Tap] = {}
         self._pulls: dict[ListenFeed, asyncio.Task[None]] = {}
+        self._attached_at: dict[ListenFeed, float] = {}
+        self._retry_until: dict[ListenFeed, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
 
@@ -141,6 +147,7 @@ class ListenHub:
     # --- sources ---------------------------------------------------------------------------
 
     async def _attach(self, room: Room, feed: ListenFeed, *, local_only: bool) -> None:
+        self._attached_at[feed] = asyncio.get_running_loop().time()
         owner = None
         if self.cluster is not None:
             owner = await self.cluster.media_node(room.id)
@@ -179,6 +186,7 @@ class ListenHub:
         self.source_ended(feed)
 
     def _detach(self, feed: ListenFeed) -> None:
+        self._attached_at.pop(feed, None)
         tap = self._taps.pop(feed, None)
         if tap is not None and self.media is not None:
             result = self.media.remove_tap(feed.room_id, tap)
@@ -196,12 +204,17 @@ class ListenHub:
         if self.closed or not feed.listeners:
             self._end(feed)
             return
-        self._spawn(self._reattach(feed))
+        now = asyncio.get_running_loop().time()
+        lasted = now - self._attached_at.get(feed, now) >= LASTED_SECONDS
+        if lasted or feed not in self._retry_until:
+            self._retry_until[feed] = now + REATTACH_SECONDS
+        self._spawn(self._reattach(feed, delay=0.0 if lasted else REATTACH_DELAY))
 
-    async def _reattach(self, feed: ListenFeed) -> None:
-        for attempt in range(REATTACH_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(REATTACH_DELAY)
+    async def _reattach(self, feed: ListenFeed, *, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(delay)
+            delay = REATTACH_DELAY
             if self.closed or self.feeds.get(feed.room_id) is not feed or not feed.listeners:
                 break
             try:
@@ -215,6 +228,8 @@ class ListenHub:
                          feed.room_id, exc.message)
             except Exception:
                 log.exception("room %s: re-attaching HTTP listeners failed", feed.room_id)
+            if loop.time() >= self._retry_until.get(feed, 0.0):
+                break
         self._end(feed)
 
     # --- feeds going -----------------------------------------------------------------------
@@ -223,11 +238,13 @@ class ListenHub:
         if self.feeds.get(feed.room_id) is feed:
             del self.feeds[feed.room_id]
         self._detach(feed)
+        self._retry_until.pop(feed, None)
 
     def _end(self, feed: ListenFeed) -> None:
         if self.feeds.get(feed.room_id) is feed:
             del self.feeds[feed.room_id]
         self._detach(feed)
+        self._retry_until.pop(feed, None)
         feed.end()
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:

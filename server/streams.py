@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -144,3 +145,12 @@ def build_listening(secret: str | None, get_room: Callable[[str], Awaitable[Room
 
     hub = ListenHub(media=engine, get_room=get_room, cluster=locator, pull=pull)
     return hub, ListenRoute(secret, hub, get_room)
+
+
+def advertised_host(host: str, announce_address: str | None) -> str:
+    """The address other nodes reach this node's HTTP port at (they pull its listen.ogg)."""
+    if announce_address:
+        return announce_address
+    if host in ("", "0.0.0.0", "::"):
+        return socket.gethostname()
+    return host
