@@ -24,12 +24,14 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from cluster.call_media import Announce, CallMediaOwnership
 from cluster.forwarding import NotOwner, OfferForwarder, Unreachable
 from cluster.leases import Leases
 from cluster.nodes import NodeRegistry, parse_presence
 from protocol.errors import ErrorCode, ProtocolError
 from rooms.machine import Event
 from rooms.model import Room
+from store.calls import CallStore
 from store.redis import RedisStore
 from store.wire import as_text, pack, unpack
 
@@ -51,6 +53,10 @@ PresenceLost = Callable[[str, str], Awaitable[None]]
 # (room id, user) of a member connected through this node, after the others took this node
 # for dead (a stall longer than the heartbeat TTL) and reported the member disconnected.
 PresenceBack = Callable[[str, str], Awaitable[None]]
+# A node died (its id): what else it held goes (connections, for presence and calls).
+NodeLost = Callable[[str], Awaitable[None]]
+# This node was taken for dead and is back: what others wiped of it is written again.
+BackFromTheDead = Callable[[], Awaitable[None]]
 
 
 class MediaEngineLike(Protocol):
@@ -88,6 +94,10 @@ class Cluster:
         self.nodes = NodeRegistry(store, node_ttl=node_ttl, info=info)
         self.forwarder = OfferForwarder(store, self._answer_forwarded, timeout=offer_timeout)
         self._owned: set[str] = set()
+        # A call's media is owned like a room's (cluster/call_media.py; `serve_calls`).
+        self.call_media: CallMediaOwnership | None = None
+        self.node_lost_hooks: list[NodeLost] = []
+        self.back_hooks: list[BackFromTheDead] = []
         # After a failed heartbeat the others' may have failed too (Redis was away): judge
         # nobody dead until they had time to beat again.
         self._judge_after = 0.0
@@ -122,6 +132,12 @@ class Cluster:
             # Members elsewhere must offer again: tell them, as a survivor would.
             await self._recover(self.node_id)
             await self.nodes.leave()
+
+    def serve_calls(self, calls: CallStore, announce: Announce | None = None) -> None:
+        """Own calls' media too: `calls` is where calls live, `announce(call_id)` tells a
+        call's parties to offer again after its media moved."""
+        self.call_media = CallMediaOwnership(self.store, self.engine, calls, self.leases,
+                                             self.nodes, self.forwarder, announce=announce)
 
     # -- presence (called by the gateway) -----------------------------------------------------
 
@@ -246,7 +262,17 @@ class Cluster:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"{user} is not in room {room_id}")
         return await self.engine.offer(room, user, sdp)
 
-    async def _answer_forwarded(self, room_id: str, user: str, sdp: str) -> str:
+    async def offer_call(self, call_id: str, user: str, sdp: str) -> str:
+        """Answer a party's offer for a call on the call's media owner (claiming it if free)."""
+        if self.call_media is None:
+            raise ProtocolError(ErrorCode.INTERNAL, "call media is not served by this cluster")
+        return await self.call_media.offer(call_id, user, sdp)
+
+    async def _answer_forwarded(self, kind: str, room_id: str, user: str, sdp: str) -> str:
+        if kind == "call":
+            if self.call_media is None:
+                raise NotOwner(self.node_id)
+            return await self.call_media.answer_forwarded(room_id, user, sdp)
         if await self.owner_of(room_id) != self.node_id:
             raise NotOwner(self.node_id)
         if room_id not in self._owned:
@@ -280,6 +306,11 @@ class Cluster:
         away, and a join from their still-open connection brings them back.
         """
         log.warning("this node was taken for dead (stalled?); restoring its members")
+        for hook in self.back_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("restoring after being taken for dead failed")
         entries = await self.nodes.restore_presence()
         if self.on_presence_back is None:
             return
@@ -303,6 +334,14 @@ class Cluster:
                 self._owned.discard(room_id)
             await self._announce_takeover(room_id)
         await self.store.redis.delete(owned_key)
+        if self.call_media is not None:
+            await self.call_media.recover(dead)
+        # Also for this node's own id at start: what an earlier life left behind goes.
+        for hook in self.node_lost_hooks:
+            try:
+                await hook(dead)
+            except Exception:
+                log.exception("cleaning up after node %s failed", dead)
         entries = await self.nodes.take_presence(dead)
         if not entries or self.on_presence_lost is None:
             return
@@ -325,6 +364,8 @@ class Cluster:
             await asyncio.sleep(interval)
             try:
                 await self._renew_leases()
+                if self.call_media is not None:
+                    await self.call_media.renew()
             except (RedisError, OSError) as exc:
                 log.warning("lease renewal failed: %s", exc)
 

@@ -1,7 +1,8 @@
 """Offer forwarding: an offer that reaches a node which does not own the room's media goes
 over Redis to the owner's inbox channel, and the owner's answer comes back to the asking
-node's inbox. Messages are msgpack maps: a request `{k: "q", id, from, room, user, sdp}`, a
-reply `{k: "a", id, ok, sdp | code, message}`.
+node's inbox. The same goes for a call's media (kind "call"). Messages are msgpack maps: a
+request `{k: "q", id, from, kind, room, user, sdp}` (`room`: the room's or the call's id;
+`kind` "room" when absent), a reply `{k: "a", id, ok, sdp | code, message}`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from store.wire import pack
 
 log = logging.getLogger(__name__)
 
-# The owner's side: (room id, user, sdp) -> answer sdp; raises NotOwner or ProtocolError.
-Answerer = Callable[[str, str, str], Awaitable[str]]
+# The owner's side: (kind, room or call id, user, sdp) -> answer sdp; raises NotOwner or
+# ProtocolError.
+Answerer = Callable[[str, str, str, str], Awaitable[str]]
 
 
 class NotOwner(Exception):
@@ -47,15 +49,16 @@ class OfferForwarder:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def forward(self, owner: str, room_id: str, user: str, sdp: str) -> str:
-        """The answer of `owner` to the offer. Raises NotOwner, Unreachable or the owner's
-        ProtocolError."""
+    async def forward(self, owner: str, room_id: str, user: str, sdp: str, *,
+                      kind: str = "room") -> str:
+        """The answer of `owner` to the offer (for a room, or with kind "call" a call). Raises
+        NotOwner, Unreachable or the owner's ProtocolError."""
         request_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            request = {"k": "q", "id": request_id, "from": self.node_id, "room": room_id,
-                       "user": user, "sdp": sdp}
+            request = {"k": "q", "id": request_id, "from": self.node_id, "kind": kind,
+                       "room": room_id, "user": user, "sdp": sdp}
             if not await self.store.redis.publish(self.store.keys.inbox(owner), pack(request)):
                 raise Unreachable(owner, listening=False)
             try:
@@ -103,7 +106,8 @@ class OfferForwarder:
         reply: dict[str, Any] = {"k": "a", "id": request["id"]}
         room_id = str(request["room"])
         try:
-            sdp = await self.answer(room_id, str(request["user"]), str(request["sdp"]))
+            sdp = await self.answer(str(request.get("kind", "room")), room_id,
+                                    str(request["user"]), str(request["sdp"]))
             reply.update(ok=True, sdp=sdp)
         except NotOwner:
             reply.update(ok=False, code="not_owner")

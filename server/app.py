@@ -38,6 +38,7 @@ from store.calls import CallStore, MemoryCalls
 from store.memory import MemoryStore
 from store.people import MemoryPeople, PeopleStore
 from store.presence import MemoryPresence, Presence
+from store.user_events import notice
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,8 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     # Other nodes' batches and the sweeper's go where a request's go, on this node.
     calls.set_sink(users.deliver_here)
     users.attach(media=engine, publish=publish)
+    if cluster is not None:
+        connect_calls(cluster, call_store, presence, calls, users)
     # Registration order is closing order: the session's closer (presence) goes first.
     handlers = HandlerTable()
     SessionHandlers(settings, delivery, people, presence).register(handlers)
@@ -209,6 +212,30 @@ def make_props(settings: Settings, service: RoomService, delivery: Delivery,
     if engine is not None and hasattr(engine, "use_catalogue"):
         engine.use_catalogue(catalogue, on_music_ended=handlers.music_ended)
     return handlers
+
+
+def connect_calls(cluster: Any, call_store: CallStore, presence: Presence, calls: CallService,
+                  users: UserDelivery) -> None:
+    """A cluster owns calls' media too; a dead node's connections leave presence (its users'
+    calls hold them for the grace); a node taken for dead writes its connections back."""
+    from store.presence import RedisPresence
+
+    assert isinstance(presence, RedisPresence)
+
+    async def announce(call_id: str) -> None:
+        # The call's media moved: both parties get its state and offer again.
+        stored = await call_store.load(call_id)
+        if stored is not None:
+            await users.deliver(notice(stored.call))
+
+    async def node_lost(node_id: str) -> None:
+        for user in await presence.take_node(node_id):
+            for batch in await calls.connection_lost(user):
+                await users.deliver(batch)
+
+    cluster.serve_calls(call_store, announce)
+    cluster.node_lost_hooks.append(node_lost)
+    cluster.back_hooks.append(presence.restore)
 
 
 def make_cluster(settings: Settings, store: RoomStore, service: RoomService, delivery: Delivery,

@@ -16,14 +16,18 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from calls.errors import CallError, Stale
 from calls.machine import (
     DEFAULT_RING_TIMEOUT,
     Actor,
+    CallEvent,
+    CallEventType,
     Dropped,
     Outcome,
+    Recipients,
     Returned,
     apply,
     expire,
@@ -165,6 +169,8 @@ class CallService:
             if stored is None or (actor.user and stored.call.role_of(actor.user) is None):
                 raise _no_such_call(call_id)
             outcome = apply(stored.call, actor, command, self.clock() if now is None else now)
+            if isinstance(command, Hangup):
+                outcome = _tell_own_devices(outcome, actor)
             try:
                 after = await self.store.commit(stored, outcome.call, outcome.events)
             except Conflict:
@@ -240,6 +246,19 @@ class CallService:
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError
             await asyncio.sleep(interval)
+
+
+def _tell_own_devices(outcome: Outcome, actor: Actor) -> Outcome:
+    """A party who hangs up on one device ends the call on their others too: those get the
+    `call_ended` the other party gets (the device carrying the call's media may not be the
+    one that hung up). A callee's hangup while ringing is a decline, which stops their other
+    ringing connections already."""
+    if outcome.call.live or any(actor.user in e.to.users for e in outcome.events):
+        return outcome
+    reason = outcome.call.reason.value if outcome.call.reason is not None else "hangup"
+    mine = CallEvent(CallEventType.CALL_ENDED, outcome.call,
+                     Recipients(frozenset({actor.user}), None, actor.conn), {"reason": reason})
+    return replace(outcome, events=[*outcome.events, mine])
 
 
 def _no_such_call(call_id: str) -> CallError:

@@ -75,3 +75,11 @@ def unpack_batch(data: bytes) -> UserBatch:
     state = message.get("s")
     call = CallState.from_dict(state) if state else None
     return UserBatch(events, call, int(message.get("v") or 0), str(message["n"]))
+
+
+def notice(call: CallState) -> UserBatch:
+    """`call_state` to both parties, outside the call's sequence (version 0: every node
+    delivers it whatever it delivered before): the call's media moved, offer again."""
+    event = UserEvent({"type": "call_state", "call": call.wire()},
+                      Recipients(frozenset(call.users)))
+    return UserBatch([event], None, 0)

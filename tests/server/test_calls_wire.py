@@ -54,6 +54,8 @@ async def test_a_call_rings_every_connection_and_is_answered_on_one() -> None:
         ended = await ann.event("call_ended")
         assert (ended["reason"], ended["call"]["state"], ended["call"]["reason"]) == \
             ("hangup", "ended", "hangup")
+        # bob's other device hears of it too (it might have been the one in the call).
+        assert (await bob.event("call_ended", reason="hangup"))["call"]["id"] == call["id"]
         for conn in (ann, bob):
             assert (await conn.call("list_calls"))["calls"] == []
         # An ended call is gone for its parties too.
