@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +21,10 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from media.inbound import fast_receive, tap_receiver
+from media.offer_policy import OfferPolicy, screen_offer
 from media.rtp import PayloadSink
 
+log = logging.getLogger(__name__)
 
 def new_peer_connection() -> RTCPeerConnection:
     # No STUN: the default public server times out where the network is closed.
@@ -67,10 +70,39 @@ class AnsweredPeer:
         self.pc = pc
         self.transceiver = transceiver
         self.receives_from_peer = receives_from_peer
+        self._deadline: asyncio.TimerHandle | None = None
+
+    @property
+    def connected(self) -> bool:
+        """ICE and DTLS are up: media can flow."""
+        return bool(self.pc.connectionState == "connected")
+
+    def expect_connection(self, timeout: float) -> None:
+        """Close the connection unless it connects within `timeout` seconds: an answered offer
+        that never connects must not hold its ICE sockets (and its room's media) for ever."""
+        self._deadline = asyncio.get_running_loop().call_later(timeout, self._expired)
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.pc.connectionState not in ("connected", "closed"):
+            log.info("closing a media connection that did not connect in time")
+            _background(self.close())
 
     async def close(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         with contextlib.suppress(Exception):
             await self.pc.close()
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _background(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _closing.add(task)  # referenced until done
+    task.add_done_callback(_closing.discard)
 
 
 async def answer_offer(
@@ -81,13 +113,19 @@ async def answer_offer(
     announce_address: str | None = None,
     on_state: Callable[[RTCPeerConnection], Any] | None = None,
     fast_inbound: bool = True,
+    policy: OfferPolicy | None = None,
 ) -> tuple[AnsweredPeer, str]:
     """Answer a full (non-trickle) offer with one Opus audio stream each way at most.
 
+    The offer is screened first (media.offer_policy: fingerprint, candidates kept). The
+    answered connection is closed unless it connects within ``policy.connect_timeout``.
     ``outbound()`` is called only when the peer wants to receive audio. Returns the peer
     and the answer SDP (ICE candidates included). Raises ``ValueError`` for an offer that
-    cannot be answered (bad SDP, no audio, no Opus); the connection is closed then.
+    cannot be answered (bad SDP, no fingerprint, no usable candidate, no audio, no Opus);
+    the connection is closed then.
     """
+    policy = policy if policy is not None else OfferPolicy()
+    sdp = screen_offer(sdp, policy)
     pc = new_peer_connection()
     # Created before the offer is applied, so Opus-only preferences drive the negotiation.
     audio = pc.addTransceiver("audio", direction="sendrecv")
@@ -130,4 +168,5 @@ async def answer_offer(
     peer = AnsweredPeer(
         pc, receives_from_peer=peer_sends, transceiver=audio
     )
+    peer.expect_connection(policy.connect_timeout)
     return peer, local

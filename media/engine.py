@@ -22,7 +22,10 @@ from calls.model import CallState
 from media.answer import AnsweredPeer, answer_offer
 from media.call_media import CallMedia
 from media.calls import CallEngine
+from media.catalogue import Catalogue
 from media.inbound import Inbound
+from media.offer_policy import OfferPolicy
+from media.props import MusicEnded, PropsMix
 from media.session import LevelsCallback, Output, RoomMixSession
 from media.stats import Histogram, SessionStats, node_histograms, node_stats, retire
 from media.taps import MixTap
@@ -47,6 +50,8 @@ class MemberPeer:
     inbound: Inbound | None
     outbound: Output | None
     closed: bool = False
+    # ICE and DTLS are up: the room's clock runs while any member's connection is.
+    connected: bool = False
 
     @property
     def pc(self) -> RTCPeerConnection:
@@ -85,7 +90,12 @@ class MediaEngine:
         if announce_address is None and settings is not None:
             announce_address = getattr(settings, "announce_address", None)
         self.announce_address = announce_address
+        # What an offer may ask of this node (candidates, networks, time to connect).
+        self.policy = OfferPolicy.of(settings) if settings is not None else OfferPolicy()
         self.on_levels = on_levels
+        # Sounds and music (use_catalogue); without them, rooms still take voice effects.
+        self.catalogue: Catalogue | None = None
+        self.on_music_ended: MusicEnded | None = None
         # Builds a room's session (benchmarks plug in variants); None: a RoomMixSession.
         self.session_factory = session_factory
         self.rooms: dict[str, EngineRoom] = {}
@@ -116,6 +126,7 @@ class MediaEngine:
     async def _answer(self, media: EngineRoom, room: RoomLike, user: str, sdp: str) -> str:
         media.members = set(room.members)
         media.session.set_heard(room.speakers())
+        self._follow_props(media.session, room)
         session = media.session
         inbound, sink = session.new_input(user)
         outbound: list[MediaStreamTrack] = []
@@ -133,6 +144,7 @@ class MediaEngine:
                 inbound=sink,
                 announce_address=self.announce_address,
                 on_state=lambda pc: self._state_changed(room.id, holder, pc),
+                policy=self.policy,
             )
         except ValueError as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"sdp: {exc}", field="sdp") from exc
@@ -156,10 +168,35 @@ class MediaEngine:
             session.attach_input(member.inbound)
         if member.outbound is not None:
             session.attach_output(user, member.outbound)
-        session.start()
+        # The clock starts when a peer connects (_state_changed), not when an offer is
+        # answered: offers that never connect must cost no ticks.
+        if peer.connected:
+            self._connected(media, member)
         return answer
 
     # --- following the room ------------------------------------------------------------------
+
+    def use_catalogue(self, catalogue: Catalogue, *,
+                      on_music_ended: MusicEnded | None = None) -> None:
+        """The server's sounds and music, and whom to tell when a room's track ended."""
+        self.catalogue = catalogue
+        self.on_music_ended = on_music_ended
+
+    def play_sound(self, room_id: str, sound_id: str) -> bool:
+        """Play a catalogue sound into the room's mix, once (False: no media here for the
+        room, or no such sound)."""
+        media = self.rooms.get(room_id)
+        props = media.session.props if media is not None else None
+        return props is not None and props.play_sound(sound_id)
+
+    def _follow_props(self, session: RoomMixSession, room: RoomLike) -> None:
+        state = getattr(room, "props", None)  # rooms.propstate.RoomProps
+        if state is not None and session.props is not None:
+            session.props.follow(state)
+
+    def _music_ended(self, room_id: str, play: int) -> None:
+        if self.on_music_ended is not None:
+            self.on_music_ended(room_id, play)
 
     def room_changed(self, room: RoomLike) -> asyncio.Task[None]:
         media = self.rooms.get(room.id)
@@ -167,6 +204,7 @@ class MediaEngine:
             return _done()
         media.members = set(room.members)
         media.session.set_heard(room.speakers())
+        self._follow_props(media.session, room)
         gone = [m for u, m in media.peers.items() if u not in media.members]
         for member in gone:
             self._detach(media, member)
@@ -213,6 +251,7 @@ class MediaEngine:
         if media is None:
             return _done()
         media.session.remove_tap(tap)
+        self._settle_clock(media)
         stopping = self._maybe_stop(room_id)
         return stopping if stopping is not None else _done()
 
@@ -281,6 +320,7 @@ class MediaEngine:
                 session = self.session_factory(room.id)
             else:
                 session = RoomMixSession(room.id, on_levels=self.on_levels)
+            session.props = PropsMix(room.id, self.catalogue, self._music_ended)
             media = self.rooms[room.id] = EngineRoom(session=session, members=set(room.members))
         return media
 
@@ -295,6 +335,8 @@ class MediaEngine:
             media.session.detach_input(member.inbound)
         if member.outbound is not None:
             media.session.detach_output(member.user, member.outbound)
+        if member.connected:
+            self._settle_clock(media)
         task = asyncio.ensure_future(member.peer.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -319,12 +361,27 @@ class MediaEngine:
         task.add_done_callback(self._closing.discard)
         return task
 
+    def _connected(self, media: EngineRoom, member: MemberPeer) -> None:
+        member.connected = True
+        media.session.start()
+
+    def _settle_clock(self, media: EngineRoom) -> None:
+        """Pause the room's clock when nobody is left to tick for (no connected peer, no
+        tap); the next peer to connect starts it again."""
+        if not media.session.taps and not any(p.connected for p in media.peers.values()):
+            media.session.pause()
+
     def _state_changed(self, room_id: str, holder: list[MemberPeer], pc: RTCPeerConnection) -> None:
-        if pc.connectionState not in ("failed", "closed") or not holder:
-            return
+        if not holder:
+            return  # still being answered: _answer looks at the state itself
         member = holder[0]
         media = self.rooms.get(room_id)
         if media is None or member.closed:
+            return
+        if pc.connectionState == "connected":
+            self._connected(media, member)
+            return
+        if pc.connectionState not in ("failed", "closed"):
             return
         # A failure is the operator's business; a peer closing is every leave's (DEBUG).
         log.log(logging.INFO if pc.connectionState == "failed" else logging.DEBUG,

@@ -28,6 +28,7 @@ from audio.mixer import Mixer, Pcm
 from audio.opus import OpusEncoder, OpusError, output_encoder
 from media.fanout import Fanout
 from media.inbound import LEVEL_RING, Inbound
+from media.props import PropsMix
 from media.rtp import PayloadSink, ntp_now
 from media.sender import DirectSender
 from media.stats import SessionStats
@@ -101,6 +102,8 @@ class RoomMixSession:
         # Consumers of the encoded mix and of speakers' payloads besides the listeners.
         self.taps = Taps(room_id)
         self.mixer = Mixer()
+        # Voice effects, sounds and music (media.props; the engine sets it).
+        self.props: PropsMix | None = None
         self.detector = SpeakingDetector()
         # The non-zero levels last reported through on_levels (for late joiners).
         self._speaking: dict[str, float] = {}
@@ -215,6 +218,13 @@ class RoomMixSession:
             self._task = asyncio.ensure_future(self._run())
             self._task.set_name(f"room-media-{self.room_id}")
 
+    def pause(self) -> None:
+        """Stop the clock, keep the wiring: `start` resumes it (the engine pauses a room
+        whose peers are none of them connected)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()  # lands in the clock's sleep: a tick is never cut in half
+
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -223,6 +233,8 @@ class RoomMixSession:
                 await task
         for track in list(self.outputs.values()):
             track.stop()
+        if self.props is not None:
+            self.props.close()
         self.fanout.close()
         self.taps.end()
 
@@ -287,8 +299,12 @@ class RoomMixSession:
             pcm = self._next_frame(inbound, tick_no)
             if pcm is not None:
                 frames[user] = pcm
+        props = self.props
+        if props is not None:
+            props.before_mix(frames, self.heard)  # speakers' effects; sounds and music
         result = self.mixer.mix(frames, minus_keys=())
-        changes = self.detector.update(result.levels)
+        levels = result.levels if props is None else props.after_mix(result.levels)
+        changes = self.detector.update(levels)
         for user, level in changes.items():
             if level > 0.0:
                 self._speaking[user] = level
@@ -301,7 +317,7 @@ class RoomMixSession:
                 log.exception("room %s: on_levels failed", self.room_id)
         outputs = self.outputs
         # Only a talker who also listens needs a stream of their own.
-        talkers = [u for u in self.talkers.update(result.levels) if u in outputs]
+        talkers = [u for u in self.talkers.update(levels) if u in outputs]
         if not outputs and not self.taps:
             stats.talkers_last_tick = len(talkers)
             stats.encodes_last_tick = 0
