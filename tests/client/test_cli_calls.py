@@ -105,6 +105,21 @@ async def test_refused_calls_say_why_in_plain_words(server: ServerChild) -> None
             assert await me.finish() == 1
         await ada.hangup(call["id"])
 
+        # An app the server's policy does not name may not call (its words say why).
+        async with cli(server, "--user", ada.user, "--app", "kuaishou", "call", bob.user,
+                       "--no-input") as stray:
+            await stray.expect(r"^call: error forbidden: ")
+            assert await stray.finish() == 1
+
+        # `answer --decline` turns a call down; the caller hears why.
+        async with cli(server, "--user", bob.user, "answer", "--decline", "--count", "1",
+                       "--no-input") as decliner:
+            await decliner.expect(rf"^waiting for calls as {bob.user} in main$")
+            call = (await ada.call(bob.user))["call"]
+            await decliner.expect(r"^decline_call: ok$")
+            assert await decliner.finish() == 0
+        assert (await ada.wait_call(call["id"]))["reason"] == "declined"
+
         unknown = uid("nobody")
         async with cli(server, "--user", carl.user, "follow", unknown) as nobody:
             await nobody.expect(rf"^follow: error no_such_user: there is no user {unknown} ")

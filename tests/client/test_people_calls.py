@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from client import ClientError, VoiceClient
+from protocol.tokens import issue_token
 from tests.client.serverproc import Proxy, Server, run_server
 
 pytestmark = pytest.mark.timeout(90)
@@ -30,6 +31,15 @@ TWO_APPS = {"apps": {"douyin": {"calls_need": "friends", "rings_in": ["douyin"]}
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     with run_server("--grace", "2") as srv:
+        yield srv
+
+
+SECRET = "people-calls-secret"
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[Server]:
+    with run_server("--secret", SECRET) as srv:
         yield srv
 
 
@@ -106,6 +116,22 @@ async def test_hello_claims_app_and_verified_in_development_mode(people: People)
     profile = (await plain.get_profile(claimed.user))["profile"]
     assert profile["city"] == "Chengdu" and profile["verified"] is True
     assert "online" not in profile  # strangers are not told who is online
+
+
+async def test_a_token_carries_app_verified_and_city(token_server: Server) -> None:
+    user = uid("tok")
+    token = issue_token(SECRET, user, "Tok", 600, time.time(), app="duoshan", verified=True,
+                        city="Hangzhou")
+    # hello's own claims do not count beside a token.
+    async with VoiceClient.connect(token_server.url, token=token, app="main",
+                                   verified=False) as client:
+        assert (client.user, client.name, client.app, client.verified) == (
+            user, "Tok", "duoshan", True)
+        profile = (await client.get_profile(user))["profile"]
+        assert profile["city"] == "Hangzhou" and profile["verified"] is True
+        # The token's city wins over set_profile's.
+        await client.set_profile(city="Elsewhere", tags=["tea"])
+        assert (await client.get_profile(user))["profile"]["city"] == "Hangzhou"
 
 
 async def test_profiles_set_and_read(people: People) -> None:
