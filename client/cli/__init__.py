@@ -1,5 +1,6 @@
-"""`python -m client`: rooms (list, host, join), people (follow, friends, block, profile),
-calls (call, answer), or a load test.
+"""`python -m client`: rooms, people and calls from the command line, or a load test.
+
+Rooms (rooms, host, join), people (follow, friends, block, profile), calls (call, answer).
 
     python -m client --url ws://127.0.0.1:8765/ws --name Ada host --title "Evening talk"
     python -m client --name Bob join ROOM --request-mic
