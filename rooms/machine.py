@@ -435,6 +435,8 @@ def apply(room: Room, actor: Actor, cmd: object, now: float) -> Outcome:
         check_access(room, actor.user, access)
     tx = Tx(room.copy(), actor, now)
     reply = handler(tx, cmd)
+    if not tx.closed:
+        tx.queue_told(len(room.queue))
     if tx.closed:
         return Outcome(None, reply, tx.events)
     if tx.changed:

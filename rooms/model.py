@@ -230,6 +230,7 @@ class Room:
             "mode": self.mode.value,
             "seats": self.seats_wire(),
             "audience_count": self.audience_count,
+            "queue_length": len(self.queue),
             "admins": sorted(self.admins),
             "seat_mode": self.seat_mode.value,
             "auto_chatroom_at": self.auto_chatroom_at,

@@ -48,7 +48,21 @@ class Tx:
         self.emit(EventType.SEAT_CHANGED, {"seat": seat.to_wire()})
 
     def audience_changed(self) -> None:
-        self.emit(EventType.AUDIENCE_CHANGED, {"count": self.room.audience_count})
+        """`audience_changed {count, queue}`: how many listen and how many wait for the mic
+        (what a listener, who is not sent the queue itself, can know of it). Each client
+        gets the latest at most once a second (server/delivery.py)."""
+        self.emit(EventType.AUDIENCE_CHANGED,
+                  {"count": self.room.audience_count, "queue": len(self.room.queue)})
+
+    def queue_told(self, before: int) -> None:
+        """After a command: if it changed the queue's length and no `audience_changed` says
+        the new length yet, one does (listeners learn how many wait, not who)."""
+        length = len(self.room.queue)
+        if length == before:
+            return
+        told = [e for e in self.events if e.type is EventType.AUDIENCE_CHANGED]
+        if not told or told[-1].data.get("queue") != length:
+            self.audience_changed()
 
     def close(self, reason: str) -> None:
         self.emit(EventType.ROOM_CLOSED, {"reason": reason})

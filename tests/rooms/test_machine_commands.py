@@ -70,6 +70,7 @@ def test_create_room() -> None:
         "seats": [{"index": 0, "user": None, "name": None, "muted": False,
                    "self_muted": False, "locked": False, "away": False}],
         "audience_count": 0,
+        "queue_length": 0,
         "admins": [],
         "seat_mode": "free",
         "auto_chatroom_at": 2,
@@ -103,7 +104,7 @@ def test_join_and_rejoin() -> None:
     assert out.reply["room"]["audience_count"] == 3
     assert out.events == [
         Event("member_joined", {"user": "b", "name": "B", "role": "audience"}, MODS),
-        Event("audience_changed", {"count": 3}),
+        Event("audience_changed", {"count": 3, "queue": 0}),
         Event("_joined", {"user": "b", "conn": "conn-b"}),
     ]
     assert out.room is not None and out.room.version == room.version + 1
@@ -127,7 +128,7 @@ def test_leave_room_frees_seat_queue_invite() -> None:
     assert new.seats[2].user is None
     assert kinds(out.events) == ["seat_changed", "member_left", "audience_changed", "_gone"]
     assert out.events[1].to == MODS  # "a" is no longer an admin: not told
-    assert out.events[2].data == {"count": new.audience_count}
+    assert out.events[2].data == {"count": new.audience_count, "queue": 1}
     assert out.events[3].data == {"user": "a"}
     # a queued user leaving: the request goes, host and admins are told
     out = ok(new, "b", LeaveRoom(R))
@@ -154,7 +155,9 @@ def test_request_and_cancel_mic() -> None:
     assert out.reply == {"position": 1}
     assert out.events == [
         Event("mic_requested", {"user": "a", "name": "A", "position": 1, "note": "let me sing"},
-              MODS)
+              MODS),
+        # Listeners are not sent the queue, but how long it is.
+        Event("audience_changed", {"count": room.audience_count, "queue": 1}),
     ]
     room = out.room  # type: ignore[assignment]
     out = ok(room, "b", RequestMic(R), now=NOW + 1)
@@ -167,7 +170,8 @@ def test_request_and_cancel_mic() -> None:
     assert "queue" not in out.room.state_for("a")
     out = ok(out.room, "a", CancelMicRequest(R))
     assert out.reply == {}
-    assert out.events == [Event("mic_request_cancelled", {"user": "a"}, MODS)]
+    assert out.events == [Event("mic_request_cancelled", {"user": "a"}, MODS),
+                          Event("audience_changed", {"count": room.audience_count, "queue": 1})]
     assert out.room is not None and [r.user for r in out.room.queue] == ["b"]
     assert out.room.queue_position("b") == 1
 
@@ -180,7 +184,7 @@ def test_auto_chatroom() -> None:
     room = step(room, "b", RequestMic(R))
     assert room.mode is Mode.LIVE
     out = ok(room, "c", RequestMic(R))
-    assert kinds(out.events) == ["mic_requested", "mode_changed"]
+    assert kinds(out.events) == ["mic_requested", "mode_changed", "audience_changed"]
     new = out.room
     assert new is not None and new.mode is Mode.CHATROOM and len(new.seats) == 8
     assert out.events[1] == Event(
@@ -197,7 +201,7 @@ def test_auto_chatroom_off_and_only_in_live() -> None:
     assert room.mode is Mode.LIVE
     room = build(auto_chatroom_at=1, chatroom=True)
     out = ok(room, "a", RequestMic(R))
-    assert kinds(out.events) == ["mic_requested"]
+    assert kinds(out.events) == ["mic_requested", "audience_changed"]
 
 
 def test_accept_mic() -> None:
@@ -212,6 +216,7 @@ def test_accept_mic() -> None:
         Event("mic_accepted", {"seat": 1}, frozenset({"a"})),
         Event("seat_changed", {"seat": new.seats[1].to_wire()}),
         Event("mic_request_cancelled", {"user": "a"}, MODS),
+        Event("audience_changed", {"count": new.audience_count, "queue": 0}),
     ]
     assert new.seats[1].user == "a" and new.seats[1].name == "A"
     assert new.queue == [] and "a" not in new.invites
@@ -236,6 +241,7 @@ def test_reject_mic() -> None:
     assert out.events == [
         Event("mic_rejected", {}, frozenset({"a"})),
         Event("mic_request_cancelled", {"user": "a"}, MODS),
+        Event("audience_changed", {"count": room.audience_count, "queue": 1}),
     ]
     assert out.room is not None and [r.user for r in out.room.queue] == ["b"]
 
@@ -281,6 +287,7 @@ def test_take_seat_free_mode() -> None:
     assert out.events == [
         Event("seat_changed", {"seat": new.seats[4].to_wire()}),
         Event("mic_request_cancelled", {"user": "a"}, MODS),
+        Event("audience_changed", {"count": new.audience_count, "queue": 0}),
     ]
 
 
