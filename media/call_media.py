@@ -18,7 +18,13 @@ from aiortc import RTCPeerConnection
 
 from calls.model import CallState
 from media.call_mix import CallClock, DecodedPath, MixIn, VoiceTransform
-from media.call_peer import CallPeer, VideoHooks, answer_call_offer
+from media.call_peer import (
+    AudioSenderFactory,
+    CallPeer,
+    VideoHooks,
+    answer_call_offer,
+    direct_audio,
+)
 from media.relay import AudioIn, Level, RelayOut
 from media.video import VideoDirection, VideoStats
 
@@ -107,12 +113,14 @@ class CallMedia:
         *,
         announce_address: str | None = None,
         background: Callable[[asyncio.Future[None]], None] | None = None,
+        audio_sender: AudioSenderFactory = direct_audio,
     ) -> None:
         self.id = call.id
         self.users: tuple[str, str] = call.users
         self.video = call.video
         self.stats = stats
         self.announce_address = announce_address
+        self.audio_sender = audio_sender
         # Hands the engine closings to finish (and wait for at its own close).
         self._background = background or (lambda task: None)
         self.legs: dict[str, CallLeg] = {}
@@ -153,6 +161,7 @@ class CallMedia:
                 video=video,
                 announce_address=self.announce_address,
                 on_state=lambda pc: self._state_changed(leg, pc),
+                audio_sender=self.audio_sender,
             )
         finally:
             self.answering -= 1

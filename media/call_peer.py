@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from media.aiortc_hooks import (
@@ -30,13 +31,24 @@ from media.aiortc_hooks import (
 )
 from media.answer import announce_host_candidates, new_peer_connection, prefer_opus
 from media.inbound import hook_rtp
-from media.relay import AudioIn, RelayOut
+from media.relay import AudioIn, AudioSend, RelayOut
 from media.rtp import audio_level_extension_id
 from media.sender import DirectSender
 from media.tracks import IdleTrack
 from media.video import VideoOut
 
 _VIDEO_SECTION = re.compile(r"^m=video ", re.MULTILINE)
+
+
+# Makes a leg's outbound audio: the track for aiortc's sender and what sends the packets.
+AudioSenderFactory = Callable[[RTCRtpTransceiver], tuple[MediaStreamTrack, AudioSend]]
+
+
+def direct_audio(transceiver: RTCRtpTransceiver) -> tuple[MediaStreamTrack, AudioSend]:
+    """The production way: aiortc's sender parked on an IdleTrack (its RTCP runs on), each
+    packet built and sent by a DirectSender (~3x cheaper than aiortc's send path)."""
+    idle = IdleTrack()
+    return idle, DirectSender(transceiver, idle)
 
 
 def vp8_capabilities() -> list[RTCRtpCodecCapability]:
@@ -101,6 +113,7 @@ async def answer_call_offer(
     video: VideoHooks | None,
     announce_address: str | None = None,
     on_state: Callable[[RTCPeerConnection], Any] | None = None,
+    audio_sender: AudioSenderFactory = direct_audio,
 ) -> tuple[CallPeer, str]:
     """Answer a party's full (non-trickle) offer.
 
@@ -136,9 +149,9 @@ async def answer_call_offer(
                 other.direction = "inactive"  # one stream of each kind per party
         peer.sends_audio = audio._offerDirection in ("recvonly", "sendrecv")
         if audio._offerDirection in ("sendonly", "sendrecv"):
-            idle = IdleTrack()
-            audio.sender.replaceTrack(idle)
-            peer.audio_out = RelayOut(DirectSender(audio, idle), audio_level_extension_id(audio))
+            track, send = audio_sender(audio)
+            audio.sender.replaceTrack(track)
+            peer.audio_out = RelayOut(send, audio_level_extension_id(audio))
         else:
             audio.direction = "recvonly" if peer.sends_audio else "inactive"
         if vt is not None and video is not None:

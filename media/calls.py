@@ -16,6 +16,7 @@ from typing import Any
 
 from calls.model import CallState, CallStatus
 from media.call_media import CallMedia, CallStats
+from media.call_peer import AudioSenderFactory, direct_audio
 from protocol.errors import ErrorCode, ProtocolError
 
 # Ended calls remembered so that a late offer (with a CallState read before the end) cannot
@@ -26,6 +27,8 @@ ENDED_REMEMBERED = 10_000
 class CallEngine:
     def __init__(self, *, announce_address: str | None = None) -> None:
         self.announce_address = announce_address
+        # How a leg's audio is sent (benchmarks plug in aiortc's own sender to compare).
+        self.audio_sender: AudioSenderFactory = direct_audio
         self.calls: dict[str, CallMedia] = {}
         self.stats = CallStats()
         self._ended: OrderedDict[str, None] = OrderedDict()
@@ -48,7 +51,7 @@ class CallEngine:
         if media is None:
             media = self.calls[call.id] = CallMedia(
                 call, self.stats, announce_address=self.announce_address,
-                background=self._track,
+                background=self._track, audio_sender=self.audio_sender,
             )
         try:
             answer = await media.offer(user, sdp)

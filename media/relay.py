@@ -19,7 +19,6 @@ from typing import Protocol
 from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.jitter import seq_diff
 from media.rtp import AudioRtp, audio_level_extension, parse_audio
-from media.sender import DirectSender
 
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 # A new run's first timestamp follows the last one by the wall-clock time between them, at
@@ -37,16 +36,27 @@ def ntp_time() -> int:
     return int((time.time() + NTP_EPOCH_OFFSET) * 4294967296.0) & 0xFFFFFFFFFFFFFFFF
 
 
+class AudioSend(Protocol):
+    """Sends a leg's audio packets: media.sender.DirectSender (bench/calls_media_server.py
+    compares aiortc's own RTCRtpSender)."""
+
+    def send_at(self, payload: bytes, seq: int, timestamp: int, ntp: int,
+                extension: bytes = b"") -> bool: ...
+
+    def stop(self) -> None: ...
+
+
 class RelayOut:
     """One party's outbound call audio: the other party's packets forwarded (``forward``), or
     packets the decoded path encoded (``send_next``), through a DirectSender."""
 
-    __slots__ = ("_last_seq", "_last_time", "_last_ts", "_level_id", "_run", "_seq_off",
-                 "_source", "_ts_off", "sender", "sent")
+    __slots__ = ("_extensions", "_last_seq", "_last_time", "_last_ts", "_level_id", "_run",
+                 "_seq_off", "_source", "_ts_off", "sender", "sent")
 
-    def __init__(self, sender: DirectSender, level_id: int | None) -> None:
+    def __init__(self, sender: AudioSend, level_id: int | None) -> None:
         self.sender = sender
         self._level_id = level_id  # this leg's id of the audio-level extension
+        self._extensions: dict[tuple[bool, int], bytes] = {}  # by level: built once
         self._source: int | None = None  # the SSRC the offsets were fixed for
         self._run = False  # False: the next packet starts a new run
         self._seq_off = 0
@@ -91,10 +101,9 @@ class RelayOut:
     # --- internals -------------------------------------------------------------------------
 
     def _send(self, payload: bytes, seq: int, timestamp: int, level: Level) -> bool:
-        level_id = self._level_id
         extension = b""
-        if level is not None and level_id is not None:
-            extension = audio_level_extension(level_id, level[1], level[0])
+        if level is not None and self._level_id is not None:
+            extension = self._extensions.get(level) or self._extension(level)
         if not self.sender.send_at(payload, seq, timestamp, ntp_time(), extension):
             return False
         self.sent += 1
@@ -104,6 +113,13 @@ class RelayOut:
             self._last_ts = timestamp
             self._last_time = time.monotonic()
         return True
+
+    def _extension(self, level: tuple[bool, int]) -> bytes:
+        assert self._level_id is not None
+        block = audio_level_extension(self._level_id, level[1], level[0])
+        if len(self._extensions) < 256:  # (vad, 0..127): never more
+            self._extensions[level] = block
+        return block
 
     def _next_run(self) -> tuple[int, int]:
         """The sequence number and timestamp a new run starts at: right after the last packet
