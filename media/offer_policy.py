@@ -21,8 +21,6 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from aiortc import sdp as aiortc_sdp
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Remote ICE candidates taken from one offer. A browser lists one or two per network
@@ -61,6 +59,9 @@ def parse_networks(ranges: Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
 def screen_offer(sdp: str, policy: OfferPolicy = OfferPolicy()) -> str:
     """The offer with only the candidates the server will check; raises ValueError (the
     message fit for a `bad_request` reply) for an offer that must not be answered."""
+    # Imported here: server.settings takes this module's defaults and must stay light.
+    from aiortc import sdp as aiortc_sdp
+
     try:
         parsed = aiortc_sdp.SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc's parser raises what it meets: all mean "bad SDP"
@@ -90,6 +91,8 @@ def screen_offer(sdp: str, policy: OfferPolicy = OfferPolicy()) -> str:
 
 def candidate_allowed(line: str, networks: Sequence[IPNetwork]) -> bool:
     """Whether one `a=candidate:` line names an address the server may send checks to."""
+    from aiortc import sdp as aiortc_sdp
+
     try:
         candidate = aiortc_sdp.candidate_from_sdp(line[len(_CANDIDATE):])
     except (AssertionError, ValueError, IndexError):

@@ -113,6 +113,7 @@ class App:
     calls: CallService | None = None
     users: UserDelivery | None = None
     listening: Any | None = None  # server.listening.ListenHub: the HTTP listeners
+    edge: Any | None = None  # server.edge.EdgeListeners with --redis: listeners of others' rooms
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -132,6 +133,8 @@ class App:
             # Other nodes pull this node's listen.ogg for their own HTTP listeners.
             self.cluster.nodes.info["http"] = [
                 advertised_host(self.settings.host, self.settings.announce_address), self.port]
+            if self.edge is not None:
+                await self.edge.start()  # its relay address goes into the node's info
             await self.cluster.start()
         self._tasks.append(asyncio.create_task(
             self.service.run_sweeper(sweep_interval(self.settings)), name="sweeper"))
@@ -149,6 +152,8 @@ class App:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.edge is not None:
+            await self.edge.close()
         if self.cluster is not None:
             await self.cluster.close()
         if self.media is not None:
@@ -161,7 +166,9 @@ class App:
 async def build(settings: Settings, *, media: bool | None = None) -> App:
     """Every part of a server, not yet serving. `media=False` leaves the engine out."""
     store = make_store(settings)
-    service = RoomService(store, grace=settings.grace, host_grace=settings.host_grace)
+    service = RoomService(store, grace=settings.grace, host_grace=settings.host_grace,
+                          max_rooms_per_host=settings.max_rooms_per_host,
+                          offers_in_flight=settings.offers_in_flight)
     delivery = Delivery(Metrics(), TaskSet())
     # The service hands the delivery what nobody asked for: the sweeper's and other nodes'
     # batches.
@@ -176,6 +183,7 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
             engine = engine_class(settings, on_levels=delivery.levels)
     cluster = make_cluster(settings, store, service, delivery, engine)
     delivery.attach(media=engine, cluster=cluster)
+    edge = make_edge(settings, cluster, engine, delivery)
     people_store, presence = make_people(store)
     people = PeopleService(people_store, presence, settings.apps)
     users = UserDelivery(delivery.subscriptions, delivery.metrics, delivery.tasks)
@@ -191,7 +199,8 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     # Registration order is closing order: the session's closer (presence) goes first.
     handlers = HandlerTable()
     SessionHandlers(settings, delivery, people, presence).register(handlers)
-    RoomHandlers(service, delivery, delivery.tasks, media=engine, cluster=cluster) \
+    RoomHandlers(service, delivery, delivery.tasks, media=engine, cluster=cluster,
+                 edge=edge) \
         .register(handlers)
     PeopleHandlers(people, users).register(handlers)
     CallHandlers(calls, users, delivery.tasks, media=engine, cluster=cluster) \
@@ -200,7 +209,7 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     listening, listen_route = build_listening(settings.secret, service.get_room, engine, cluster)
     gateway = Gateway(settings, delivery, handlers, media=engine, routes=[listen_route])
     return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
-               users=users, listening=listening)
+               users=users, listening=listening, edge=edge)
 
 
 def make_props(settings: Settings, service: RoomService, delivery: Delivery,
@@ -236,6 +245,20 @@ def connect_calls(cluster: Any, call_store: CallStore, presence: Presence, calls
     cluster.serve_calls(call_store, announce)
     cluster.node_lost_hooks.append(node_lost)
     cluster.back_hooks.append(presence.restore)
+
+
+def make_edge(settings: Settings, cluster: Any | None, engine: Any | None,
+              delivery: Delivery) -> Any | None:
+    """With a cluster and media: listeners of rooms whose media another node owns are
+    answered here and fed one relayed copy of the room's mix (server/edge.py)."""
+    if cluster is None or engine is None:
+        return None
+    from server.edge import EdgeListeners
+
+    edge = EdgeListeners(settings, cluster, engine,
+                         advertised=advertised_host(settings.host, settings.announce_address))
+    delivery.followers.append(edge.follow)
+    return edge
 
 
 def make_cluster(settings: Settings, store: RoomStore, service: RoomService, delivery: Delivery,

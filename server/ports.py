@@ -6,6 +6,7 @@ media.engine.MediaEngine, cluster.cluster.Cluster); the server names no class of
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from rooms.model import Room
@@ -22,6 +23,8 @@ class RoomsPort(Protocol):
     async def connection_lost(self, actor: Actor, room_id: str) -> Outcome | None: ...
 
     async def check_offer(self, actor: Actor, room_id: str) -> Room: ...
+
+    def offering(self, user: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class MediaPort(Protocol):

@@ -19,7 +19,13 @@ from urllib.parse import urlparse
 from calls.errors import PolicyError
 from calls.machine import DEFAULT_RING_TIMEOUT
 from calls.policy import AppPolicy
-from services.rooms import DEFAULT_GRACE, DEFAULT_HOST_GRACE
+from media.offer_policy import CONNECT_TIMEOUT, MAX_REMOTE_CANDIDATES, parse_networks
+from services.rooms import (
+    DEFAULT_GRACE,
+    DEFAULT_HOST_GRACE,
+    DEFAULT_MAX_ROOMS_PER_HOST,
+    DEFAULT_OFFERS_IN_FLIGHT,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -49,6 +55,12 @@ class Settings:
     rate: float = DEFAULT_RATE
     burst: int = DEFAULT_BURST
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Bounds against abuse (docs/security.md names each and what it protects).
+    max_rooms_per_host: int = DEFAULT_MAX_ROOMS_PER_HOST
+    offers_in_flight: int = DEFAULT_OFFERS_IN_FLIGHT
+    max_candidates: int = MAX_REMOTE_CANDIDATES
+    media_networks: tuple[str, ...] = ()
+    media_connect_timeout: float = CONNECT_TIMEOUT
     announce_address: str | None = None
     web_dir: Path = DEFAULT_WEB_DIR
     media: bool = True
@@ -121,6 +133,15 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise ValueError("must be an integer >= 1")
     return value
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    ranges = tuple(part.strip() for part in text.split(",") if part.strip())
+    try:
+        parse_networks(ranges)
+    except ValueError:
+        raise ValueError("must be address ranges like 10.0.0.0/8,fd00::/8") from None
+    return ranges
 
 
 def _redis_url(text: str) -> str:
@@ -213,6 +234,17 @@ OPTIONS: tuple[_Option, ...] = (
             f"(default {DEFAULT_BURST})", "N"),
     _Option("max_connections", "--max-connections", _positive_int, f"open websockets at most "
             f"(default {DEFAULT_MAX_CONNECTIONS})", "N"),
+    _Option("max_rooms_per_host", "--max-rooms-per-host", _positive_int, "rooms one user may "
+            f"host at once (default {DEFAULT_MAX_ROOMS_PER_HOST})", "N"),
+    _Option("offers_in_flight", "--offers-in-flight", _positive_int, "webrtc_offers of one "
+            f"user being answered at once on a node (default {DEFAULT_OFFERS_IN_FLIGHT})", "N"),
+    _Option("max_candidates", "--max-candidates", _positive_int, "remote ICE candidates taken "
+            f"from one offer, the rest ignored (default {MAX_REMOTE_CANDIDATES})", "N"),
+    _Option("media_networks", "--media-networks", _networks, "address ranges media peers may "
+            "have, e.g. 10.0.0.0/8,192.168.0.0/16 (default: any)", "CIDR,..."),
+    _Option("media_connect_timeout", "--media-connect-timeout", _positive_float, "seconds an "
+            f"answered media connection has to connect (default {CONNECT_TIMEOUT:g})",
+            "SECONDS"),
     _Option("announce_address", "--announce-address", _non_empty, "address put in media ICE "
             "candidates (default: the machine's own addresses)", "ADDR"),
     _Option("web_dir", "--web-dir", Path, "folder of the web page (default: web/ of the "

@@ -34,6 +34,13 @@ DEFAULT_GRACE = 15.0
 DEFAULT_HOST_GRACE = 60.0
 # A room that changes under us this many times in a row is too busy: the client may retry.
 MAX_ATTEMPTS = 50
+# Rooms one user may host at once (server.settings' --max-rooms-per-host; `forbidden` past
+# it): a streamer with a few rooms open keeps working, a script opening rooms by the thousand
+# does not (docs/security.md).
+DEFAULT_MAX_ROOMS_PER_HOST = 5
+# `webrtc_offer`s of one user being answered on this node at once (`rate_limited` past it):
+# each costs ICE gathering and a peer connection before it can be refused for anything else.
+DEFAULT_OFFERS_IN_FLIGHT = 4
 # A change the room machine does not hold (rooms.props): (room, actor, now) -> Outcome.
 Step = Callable[[Room, Actor, float], Outcome]
 
@@ -68,8 +75,14 @@ class RoomService:
         host_grace: float = DEFAULT_HOST_GRACE,
         clock: Callable[[], float] = time.time,
         new_room_id: Callable[[], str] = new_room_id,
+        max_rooms_per_host: int | None = None,
+        offers_in_flight: int = DEFAULT_OFFERS_IN_FLIGHT,
     ) -> None:
         self.store = store
+        # None: no bound (the server passes its setting, DEFAULT_MAX_ROOMS_PER_HOST by default).
+        self.max_rooms_per_host = max_rooms_per_host
+        self.offers_in_flight = offers_in_flight
+        self._offers: dict[str, int] = {}
         self.grace = float(grace)
         self.host_grace = float(host_grace)
         self.clock = clock
@@ -114,7 +127,13 @@ class RoomService:
         for _ in range(MAX_ATTEMPTS):
             outcome = create_room(self._new_room_id(), actor, cmd, self.clock())
             try:
-                await self.store.commit(None, outcome.room, outcome.events)
+                if self.max_rooms_per_host is None:
+                    await self.store.commit(None, outcome.room, outcome.events)
+                else:
+                    # Counted and created in one step of the store: two nodes cannot both
+                    # give a user their last room.
+                    await self.store.commit(None, outcome.room, outcome.events,
+                                            host_limit=self.max_rooms_per_host)
             except Conflict:
                 continue  # the id is taken: draw another
             if outcome.room is not None:
@@ -189,6 +208,25 @@ class RoomService:
 
     async def get_room(self, room_id: str) -> Room | None:
         return await self.store.load(room_id)
+
+    @asynccontextmanager
+    async def offering(self, user: str) -> AsyncIterator[None]:
+        """Hold one of the user's offer slots on this node while an offer is answered;
+        `rate_limited` when all are taken."""
+        held = self._offers.get(user, 0)
+        if held >= self.offers_in_flight:
+            raise RoomError(ErrorCode.RATE_LIMITED,
+                            f"{held} offers of yours are being answered already; "
+                            "wait for their answers")
+        self._offers[user] = held + 1
+        try:
+            yield
+        finally:
+            left = self._offers[user] - 1
+            if left:
+                self._offers[user] = left
+            else:
+                del self._offers[user]
 
     async def check_offer(self, actor: Actor, room_id: str) -> Room:
         """The room, if the actor may connect media to it; else `RoomError`. A `webrtc_offer`'s

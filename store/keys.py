@@ -10,6 +10,7 @@ The store's (store/redis.py):
                              rooms)
 - `vr:rooms`           zset  room id scored by `created_at` (`list_rooms`, newest first)
 - `vr:deadlines`       zset  room id scored by its next grace deadline (`due_rooms`)
+- `vr:user:<u>:hosting` set  the ids of the rooms u hosts (`--max-rooms-per-host`)
 - `vr:events`          channel: one message per commit (store/wire.py has its format)
 
 The cluster's (cluster/):
@@ -21,6 +22,8 @@ The cluster's (cluster/):
 - `vr:node:<id>:inbox` channel: offer requests to the node and replies to its requests
 - `vr:{<room>}:levels` string  msgpack {user: level} of who speaks now, kept by the room's
                                media owner for a lease's time (joiners on other nodes read it)
+- `vr:{<room>}:relay`  string  msgpack {node, id, key}: the key of the room's edge relay
+                               (cluster/relay.py), written by its media owner while it relays
 - `vr:{call:<id>}:owner` string  the node that owns the call's media (a lease, as a room's)
 - `vr:node:<id>:calls` set  the call ids whose media the node owns
 - `vr:node:<id>:conns` set  "user<TAB>conn" of every connection said hello through the node
@@ -67,6 +70,10 @@ class Keys:
     def room(self, room_id: str) -> str:
         return f"{self.prefix}:{{{room_id}}}:room"
 
+    def hosting(self, user: str) -> str:
+        """The rooms a user hosts (the rooms-per-host bound)."""
+        return f"{self.prefix}:user:{user}:hosting"
+
     def owner(self, room_id: str) -> str:
         """The media owner lease of a room."""
         return f"{self.prefix}:{{{room_id}}}:owner"
@@ -74,6 +81,10 @@ class Keys:
     def levels(self, room_id: str) -> str:
         """Who is speaking in the room now, kept by its media owner."""
         return f"{self.prefix}:{{{room_id}}}:levels"
+
+    def relay(self, room_id: str) -> str:
+        """The key that signs the room's mix relayed to edge nodes, kept by its media owner."""
+        return f"{self.prefix}:{{{room_id}}}:relay"
 
     def heartbeat(self, node_id: str) -> str:
         return f"{self.prefix}:node:{node_id}"

@@ -19,11 +19,12 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-# KEYS: room hash, seated hash, rooms zset, deadlines zset.
+# KEYS: room hash, seated hash, rooms zset, deadlines zset, the host's hosting set.
 # ARGV: room id, expected version ('' = must not exist), new version, blob ('' = delete),
 #       summary, created_at, deadline ('' = none), channel, header, write ('0' = the room is
-#       unchanged: check the version, publish only), n seated, the seated users, then the users
-#       whose seat in this room is released.
+#       unchanged: check the version, publish only), host limit (a creation: refused with
+#       {'too_many', n} when the host hosts that many rooms; '' = no bound), n seated, the
+#       seated users, then the users whose seat in this room is released.
 # The message is "<seq>:" + header + blob, seq counting this room's messages (gap detection:
 # a command that changes nothing keeps the version but still publishes).
 COMMIT = Script("""
@@ -31,29 +32,35 @@ local room_id = ARGV[1]
 local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[2] == '' then
   if current then return {'conflict', current} end
+  if ARGV[11] ~= '' then
+    local hosted = redis.call('SCARD', KEYS[5])
+    if hosted >= tonumber(ARGV[11]) then return {'too_many', hosted} end
+  end
 elseif current ~= ARGV[2] then
   -- The room as it is now: the caller reloads it next, this saves the round trip.
   return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or ''}
 end
-local n = tonumber(ARGV[11])
+local n = tonumber(ARGV[12])
 if ARGV[10] == '1' then
-  for i = 12, 11 + n do
+  for i = 13, 12 + n do
     local holder = redis.call('HGET', KEYS[2], ARGV[i])
     if holder and holder ~= room_id then return {'already_seated', ARGV[i], holder} end
   end
-  for i = 12 + n, #ARGV do
+  for i = 13 + n, #ARGV do
     if redis.call('HGET', KEYS[2], ARGV[i]) == room_id then
       redis.call('HDEL', KEYS[2], ARGV[i])
     end
   end
-  for i = 12, 11 + n do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
+  for i = 13, 12 + n do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'e', 1)
 if ARGV[4] == '' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[3], room_id)
   redis.call('ZREM', KEYS[4], room_id)
+  redis.call('SREM', KEYS[5], room_id)
 elseif ARGV[10] == '1' then
+  if ARGV[2] == '' then redis.call('SADD', KEYS[5], room_id) end
   redis.call('HSET', KEYS[1], 'v', ARGV[3], 'b', ARGV[4], 's', ARGV[5])
   redis.call('ZADD', KEYS[3], ARGV[6], room_id)
   if ARGV[7] == '' then

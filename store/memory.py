@@ -13,7 +13,7 @@ from typing import Any
 from protocol.errors import ErrorCode
 from rooms.machine import Event, RoomError
 from rooms.model import Room
-from store.base import Conflict, EventSink
+from store.base import Conflict, EventSink, too_many_rooms
 
 
 class MemoryStore:
@@ -27,6 +27,8 @@ class MemoryStore:
         self._seq_of: dict[str, int] = {}
         self._room_at: dict[int, str] = {}
         self._deadlines: dict[str, float] = {}
+        # host -> the rooms they host (the rooms-per-host bound).
+        self._hosted: dict[str, set[str]] = {}
         self._sink: EventSink | None = None
 
     async def start(self, sink: EventSink) -> None:
@@ -39,7 +41,8 @@ class MemoryStore:
         room = self._rooms.get(room_id)
         return room.copy() if room is not None else None
 
-    async def commit(self, old: Room | None, new: Room | None, events: list[Event]) -> None:
+    async def commit(self, old: Room | None, new: Room | None, events: list[Event], *,
+                     host_limit: int | None = None) -> None:
         # No await in here: check and write happen in one step of the event loop.
         either = new if new is not None else old
         if either is None:
@@ -49,6 +52,9 @@ class MemoryStore:
         if old is None:
             if stored is not None:
                 raise Conflict(f"room {room_id} exists")
+            hosted = self._hosted.get(either.host, ())
+            if host_limit is not None and len(hosted) >= host_limit:
+                raise RoomError(ErrorCode.FORBIDDEN, too_many_rooms(len(hosted)))
         elif stored is None or stored.version != old.version:
             raise Conflict(f"room {room_id} changed")
         if new is not None:
@@ -66,6 +72,7 @@ class MemoryStore:
             self._drop(room_id)
             return
         self._rooms[room_id] = new.copy()
+        self._hosted.setdefault(new.host, set()).add(room_id)
         for user, index in new.seated_users().items():
             self._seat_of[user] = (room_id, index)
         if room_id not in self._seq_of:
@@ -81,7 +88,13 @@ class MemoryStore:
             self._deadlines[room_id] = deadline
 
     def _drop(self, room_id: str) -> None:
-        self._rooms.pop(room_id, None)
+        room = self._rooms.pop(room_id, None)
+        if room is not None:
+            hosted = self._hosted.get(room.host)
+            if hosted is not None:
+                hosted.discard(room_id)
+                if not hosted:
+                    del self._hosted[room.host]
         self._deadlines.pop(room_id, None)
         seq = self._seq_of.pop(room_id, None)
         if seq is not None:

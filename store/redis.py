@@ -27,7 +27,7 @@ from protocol.errors import ErrorCode
 from rooms.machine import Event, RoomError
 from rooms.model import Room
 from store import lua
-from store.base import Conflict, EventSink
+from store.base import Conflict, EventSink, too_many_rooms
 from store.keys import DEFAULT_PREFIX, Keys
 from store.lua import Script
 from store.pubsub import Feed, MessageHandler, RedisPyFeed, subscribe_forever
@@ -158,11 +158,13 @@ class RedisStore:
         if known is None or known.version <= room.version:
             self._known[room.id] = room
 
-    async def commit(self, old: Room | None, new: Room | None, events: list[Event]) -> None:
+    async def commit(self, old: Room | None, new: Room | None, events: list[Event], *,
+                     host_limit: int | None = None) -> None:
         """Store `new` (None: the room is gone) if the stored version is still `old`'s.
 
         Raises Conflict when another commit came first, RoomError(already_seated) when a user
-        seated by `new` holds a seat in another room. Publishes `events` in the same step.
+        seated by `new` holds a seat in another room, RoomError(forbidden) when a creation
+        finds its host hosting `host_limit` rooms. Publishes `events` in the same step.
         """
         either = new if new is not None else old
         if either is None:
@@ -196,13 +198,15 @@ class RedisStore:
             self.keys.events,
             header,
             "1" if write else "0",
+            "" if host_limit is None or old is not None else str(host_limit),
             len(after),
             *after,
             *released,
         ]
         result = await self.script(
             lua.COMMIT,
-            [self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines],
+            [self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines,
+             self.keys.hosting(either.host)],
             args)
         status = as_text(result[0])
         if status == "ok":
@@ -215,6 +219,8 @@ class RedisStore:
             if len(result) > 2 and result[2]:
                 self._reread[room_id] = (time.monotonic(), bytes(result[2]))
             raise Conflict(f"room {room_id} is at version {as_text(result[1]) or 'none'}")
+        if status == "too_many":
+            raise RoomError(ErrorCode.FORBIDDEN, too_many_rooms(int(result[1])))
         user, holder = as_text(result[1]), as_text(result[2])
         raise RoomError(
             ErrorCode.ALREADY_SEATED, f"user {user!r} already holds a seat in room {holder}"

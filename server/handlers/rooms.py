@@ -6,17 +6,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import CreateRoom, ListMembers, ListRooms, WebrtcOffer
 from rooms.machine import ROOM_COMMANDS
 from rooms.members import list_members
+from rooms.model import Room
 from rooms.values import Actor
 from server.connection import Connection
 from server.delivery import Delivery
 from server.handlers.table import HandlerTable, Request
 from server.ports import ClusterPort, MediaPort, RoomsPort
 from server.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from server.edge import EdgeListeners
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +35,16 @@ def actor_of(conn: Connection) -> Actor:
 
 class RoomHandlers:
     def __init__(self, service: RoomsPort, delivery: Delivery, tasks: TaskSet, *,
-                 media: MediaPort | None = None, cluster: ClusterPort | None = None) -> None:
+                 media: MediaPort | None = None, cluster: ClusterPort | None = None,
+                 edge: EdgeListeners | None = None) -> None:
         self.service = service
         self.delivery = delivery
         self.tasks = tasks
         self.media = media
-        # With several nodes, the room's media owner answers offers, wherever it runs.
+        # With several nodes, the room's media owner answers offers, wherever it runs; but
+        # an audience member's listen-only offer is answered here (server/edge.py).
         self.cluster = cluster
+        self.edge = edge
 
     def register(self, table: HandlerTable) -> None:
         table.register(ListRooms, self.list_rooms)
@@ -83,16 +91,18 @@ class RoomHandlers:
 
     async def _offer(self, request: Request) -> None:
         conn, command = request.conn, request.command
+        assert conn.user is not None
         try:
-            # The one load and membership check of an offer; the media answers for that room.
-            room = await self.service.check_offer(actor_of(conn), command.room)
-            assert conn.user is not None
-            if self.cluster is not None:
-                answer = await self.cluster.offer(room.id, conn.user, command.sdp)
-            elif self.media is None:
-                raise ProtocolError(ErrorCode.INTERNAL, NO_MEDIA_MESSAGE)
-            else:
-                answer = await self.media.offer(room, conn.user, command.sdp)
+            # A bounded number per user at once (docs/security.md), each with one load and
+            # membership check; the media answers for that room.
+            async with self.service.offering(conn.user):
+                room = await self.service.check_offer(actor_of(conn), command.room)
+                if self.cluster is not None:
+                    answer = await self._edge_or_owner(room, conn.user, command.sdp)
+                elif self.media is None:
+                    raise ProtocolError(ErrorCode.INTERNAL, NO_MEDIA_MESSAGE)
+                else:
+                    answer = await self.media.offer(room, conn.user, command.sdp)
             request.ok(sdp=answer)
         except ProtocolError as exc:
             request.fail(exc)
@@ -102,6 +112,14 @@ class RoomHandlers:
             log.warning("webrtc_offer from %s (%s) failed: %s", conn.id, conn.user, exc,
                         exc_info=log.isEnabledFor(logging.DEBUG))
             request.fail(ProtocolError(ErrorCode.INTERNAL, f"could not answer the offer: {exc}"))
+
+    async def _edge_or_owner(self, room: Room, user: str, sdp: str) -> str:
+        assert self.cluster is not None
+        if self.edge is not None:
+            answer = await self.edge.offer(room, user, sdp)
+            if answer is not None:
+                return answer
+        return await self.cluster.offer(room.id, user, sdp)
 
     async def connection_closed(self, conn: Connection, rooms: Sequence[str]) -> None:
         """Rooms the user has no other local connection to see a Disconnect (grace starts)."""
