@@ -3,7 +3,8 @@
 Composition root only: read the Settings, build the parts (server/app.py), serve until SIGTERM
 or SIGINT, then stop gracefully (clients closed with 1001, exit status 0).
 
-`python run_server.py token --secret S --user U --name N [--ttl 3600]` prints a client token.
+`python run_server.py token --secret S --user U --name N [--ttl 3600] [--app A] [--verified]
+[--city C]` prints a client token.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from protocol.tokens import issue_token
+from protocol.tokens import CITY_MAX, is_app_id, issue_token
 from protocol.validate import clean_name, is_user_id
 from server.app import build, describe
 from server.logs import configure_logging
@@ -49,6 +50,12 @@ def token_main(argv: Sequence[str]) -> int:
     parser.add_argument("--name", help="display name (default: the user id)")
     parser.add_argument("--ttl", type=float, default=3600.0,
                         help="seconds until the token expires (default 3600)")
+    parser.add_argument("--app", help="the app the token is for: 1 to 32 of a-z 0-9 _ - "
+                        "(default: none, which the server reads as `main`)")
+    parser.add_argument("--verified", action="store_true",
+                        help="the user is real-name verified (claim `verified: true`)")
+    parser.add_argument("--city", help="the user's city (at most 64 characters); it wins "
+                        "over the city of set_profile")
     args = parser.parse_args(argv)
     if not args.secret:
         parser.error(f"--secret (or {ENV_PREFIX}SECRET) is required")
@@ -59,7 +66,12 @@ def token_main(argv: Sequence[str]) -> int:
         parser.error(f"--name {name!r}: must be 1 to 64 characters")
     if not args.ttl > 0:
         parser.error("--ttl must be a number of seconds > 0")
-    print(issue_token(args.secret, args.user, name, args.ttl, time.time()))
+    if args.app is not None and not is_app_id(args.app):
+        parser.error(f"--app {args.app!r}: must be 1 to 32 characters of a-z 0-9 _ -")
+    if args.city is not None and not 1 <= len(args.city) <= CITY_MAX:
+        parser.error(f"--city: 1 to {CITY_MAX} characters")
+    print(issue_token(args.secret, args.user, name, args.ttl, time.time(), app=args.app,
+                      verified=True if args.verified else None, city=args.city))
     return 0
 
 
