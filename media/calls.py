@@ -38,15 +38,17 @@ class CallEngine:
     async def offer(self, call: CallState, user: str, sdp: str) -> str:
         """Answer ``user``'s full offer for ``call``; replaces their previous connection.
 
-        ``no_such_call`` for someone who is not a party, or a call that is not active (ringing
-        or ended, here or meanwhile); ``bad_request`` (field ``sdp``) for an offer that cannot
-        be answered."""
+        docs/protocol.md, Calls: ``no_such_call`` for someone who is not a party or a call that
+        ended (here or meanwhile), ``forbidden`` while it still rings (media connects once
+        answered), ``bad_request`` (field ``sdp``) for an offer that cannot be answered."""
         if self._closed:
             raise ProtocolError(ErrorCode.INTERNAL, "media engine is closed")
         if call.role_of(user) is None:
             raise ProtocolError(ErrorCode.NO_SUCH_CALL, "not a party to this call")
-        if call.state is not CallStatus.ACTIVE or call.id in self._ended:
-            raise ProtocolError(ErrorCode.NO_SUCH_CALL, "the call is not active")
+        if call.state is CallStatus.ENDED or call.id in self._ended:
+            raise ProtocolError(ErrorCode.NO_SUCH_CALL, "the call ended")
+        if call.state is not CallStatus.ACTIVE:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "the call is not answered yet")
         media = self.calls.get(call.id)
         if media is None:
             media = self.calls[call.id] = CallMedia(

@@ -259,8 +259,8 @@ class MediaEngine:
 
     async def offer_call(self, call: CallState, user: str, sdp: str) -> str:
         """Answer a party's full offer for an active ``call``; replaces their previous
-        connection. ProtocolError ``no_such_call`` (not a party, call not active or ended
-        meanwhile), ``bad_request`` (field ``sdp``)."""
+        connection. ProtocolError ``no_such_call`` (not a party, the call ended, here or
+        meanwhile), ``forbidden`` (still ringing), ``bad_request`` (field ``sdp``)."""
         return await self.calls.offer(call, user, sdp)
 
     def call_changed(self, call: CallState) -> asyncio.Task[None]:

@@ -256,7 +256,7 @@ async def test_offers_refused_with_a_clear_code(engine: MediaEngine) -> None:
         sdp = await peer.offer()
         cases = [
             (call, "eve", sdp, ErrorCode.NO_SUCH_CALL),  # not a party
-            (replace(call, id="c2", state=CallStatus.RINGING), "ann", sdp, ErrorCode.NO_SUCH_CALL),
+            (replace(call, id="c2", state=CallStatus.RINGING), "ann", sdp, ErrorCode.FORBIDDEN),
             (replace(call, id="c3", state=CallStatus.ENDED), "ann", sdp, ErrorCode.NO_SUCH_CALL),
             (call, "ann", "v=0 nonsense", ErrorCode.BAD_REQUEST),
             (call, "ann", sdp.replace("m=audio", "m=text"), ErrorCode.BAD_REQUEST),
