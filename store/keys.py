@@ -45,6 +45,14 @@ Calls (store/calls_redis.py):
 - `vr:user:<u>:calls`    set   the live calls u is a party to
 - `vr:call-deadlines`    zset  call id scored by its next deadline (ring timeout, grace)
 - `vr:user-events`       channel: user-addressed events (calls', `followed`), store/wire.py
+
+Matching (store/match_redis.py):
+- `vr:match:queue`       hash  user -> their queue entry: a 16-character stamp, then msgpack
+                               (store/match.py `Entry`)
+- `vr:match:version`     string  a counter bumped by every change of the queue
+- `vr:match:lead`        string  the node that pairs now (a lease: PX expiry)
+- `vr:user:<u>:matched`  zset  whom u was paired with, scored by when (7 days kept)
+- `vr:reports`           stream  one entry per accepted `report` (store/match.py `Report`)
 """
 
 from __future__ import annotations
@@ -66,6 +74,10 @@ class Keys:
         self.in_call = f"{prefix}:in-call"
         self.call_deadlines = f"{prefix}:call-deadlines"
         self.user_events = f"{prefix}:user-events"
+        self.match_queue = f"{prefix}:match:queue"
+        self.match_version = f"{prefix}:match:version"
+        self.match_lead = f"{prefix}:match:lead"
+        self.reports = f"{prefix}:reports"
 
     def room(self, room_id: str) -> str:
         return f"{self.prefix}:{{{room_id}}}:room"
@@ -136,3 +148,9 @@ class Keys:
 
     def user_calls(self, user: str) -> str:
         return f"{self.prefix}:user:{user}:calls"
+
+    # -- matching --------------------------------------------------------------------------
+
+    def matched(self, user: str) -> str:
+        """Whom the user was paired with lately, and when."""
+        return f"{self.prefix}:user:{user}:matched"

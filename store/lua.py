@@ -199,3 +199,82 @@ end
 redis.call('PUBLISH', ARGV[11], ARGV[12])
 return {'ok'}
 """)
+
+
+# Matching (store/match_redis.py). A queue entry is a 16-character stamp, then msgpack; an
+# entry is "the one given" when its stamp prefix is.
+# One pair, atomically. KEYS: queue hash, queue version, call hash, calling hash, in-call
+# hash, a's calls set, b's calls set, a's conns hash, b's conns hash, a's blocking set, b's
+# blocking set, a's matched zset, b's matched zset. ARGV: a, b, a's stamp, b's stamp, call id,
+# call blob, now, rematch since (paired at or after it: refused), history since (older
+# pairings pruned), history ms, channel, message.
+# Returns {'ok'}, or {reason, user}: 'gone' (entry left or replaced), 'offline' (no
+# connection anywhere) and 'busy' (ringing out or in a call) drop that user's entry;
+# 'blocked' (user blocks the other), 'recent' and 'conflict' (the call id exists) write
+# nothing. 'ok' writes the call as COMMIT_CALL would for a new active call, both in-call
+# slots, both users out of the queue, the pair into both histories, and publishes.
+MATCH_PAIR = Script("""
+local users = {ARGV[1], ARGV[2]}
+local stamps = {ARGV[3], ARGV[4]}
+for i = 1, 2 do
+  local v = redis.call('HGET', KEYS[1], users[i])
+  if not v or string.sub(v, 1, 16) ~= stamps[i] then return {'gone', users[i]} end
+end
+for i = 1, 2 do
+  local refusal = false
+  if redis.call('EXISTS', KEYS[7 + i]) == 0 then
+    refusal = 'offline'
+  elseif redis.call('HEXISTS', KEYS[4], users[i]) == 1
+      or redis.call('HEXISTS', KEYS[5], users[i]) == 1 then
+    refusal = 'busy'
+  end
+  if refusal then
+    redis.call('HDEL', KEYS[1], users[i])
+    redis.call('INCR', KEYS[2])
+    return {refusal, users[i]}
+  end
+end
+if redis.call('SISMEMBER', KEYS[10], users[2]) == 1 then return {'blocked', users[1]} end
+if redis.call('SISMEMBER', KEYS[11], users[1]) == 1 then return {'blocked', users[2]} end
+local last = redis.call('ZSCORE', KEYS[12], users[2])
+if last and tonumber(last) >= tonumber(ARGV[8]) then return {'recent', users[1]} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'conflict', users[1]} end
+redis.call('HDEL', KEYS[1], users[1], users[2])
+redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[3], 'v', '1', 'b', ARGV[6])
+redis.call('HSET', KEYS[5], users[1], ARGV[5], users[2], ARGV[5])
+redis.call('SADD', KEYS[6], ARGV[5])
+redis.call('SADD', KEYS[7], ARGV[5])
+for i = 1, 2 do
+  local history = KEYS[11 + i]
+  redis.call('ZADD', history, ARGV[7], users[3 - i])
+  redis.call('ZREMRANGEBYSCORE', history, '-inf', '(' .. ARGV[9])
+  redis.call('PEXPIRE', history, ARGV[10])
+end
+redis.call('PUBLISH', ARGV[11], ARGV[12])
+return {'ok'}
+""")
+
+# Entries removed only if still the ones given. KEYS: queue hash, queue version. ARGV: user,
+# stamp, user, stamp, ... Returns the users removed.
+MATCH_DROP = Script("""
+local out = {}
+for i = 1, #ARGV, 2 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and string.sub(v, 1, 16) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    table.insert(out, ARGV[i])
+  end
+end
+if #out > 0 then redis.call('INCR', KEYS[2]) end
+return out
+""")
+
+# The pairing lead. KEYS: lead key. ARGV: node, lease ms. 1: the node holds it (taken or
+# renewed); 0: another node does.
+MATCH_LEAD = Script("""
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+""")
