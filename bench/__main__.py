@@ -16,6 +16,7 @@ BENCHES: dict[str, list[str]] = {
     "fanout": ["--pin", "--listeners", "0,50,150,300", "--seconds", "6", "--modes", "direct"],
     "rooms_per_core": ["--pin", "--step", "2", "--max-rooms", "10", "--seconds", "8"],
     "latency": ["--seconds", "10"],
+    "calls_setup": [],
 }
 
 
