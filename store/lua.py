@@ -206,7 +206,7 @@ return {'ok'}
 # One pair, atomically. KEYS: queue hash, queue version, call hash, calling hash, in-call
 # hash, a's calls set, b's calls set, a's conns hash, b's conns hash, a's blocking set, b's
 # blocking set, a's matched zset, b's matched zset. ARGV: a, b, a's stamp, b's stamp, call id,
-# call blob, now, rematch since (paired at or after it: refused), history since (older
+# call blob, now, rematch since (paired after it: refused), history since (older
 # pairings pruned), history ms, channel, message.
 # Returns {'ok'}, or {reason, user}: 'gone' (entry left or replaced), 'offline' (no
 # connection anywhere) and 'busy' (ringing out or in a call) drop that user's entry;
@@ -237,7 +237,7 @@ end
 if redis.call('SISMEMBER', KEYS[10], users[2]) == 1 then return {'blocked', users[1]} end
 if redis.call('SISMEMBER', KEYS[11], users[1]) == 1 then return {'blocked', users[2]} end
 local last = redis.call('ZSCORE', KEYS[12], users[2])
-if last and tonumber(last) >= tonumber(ARGV[8]) then return {'recent', users[1]} end
+if last and tonumber(last) > tonumber(ARGV[8]) then return {'recent', users[1]} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'conflict', users[1]} end
 redis.call('HDEL', KEYS[1], users[1], users[2])
 redis.call('INCR', KEYS[2])

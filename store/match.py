@@ -84,7 +84,9 @@ class Entry:
             "a": self.joined_at, "k": self.conn, "p": self.app, "o": self.node})
 
     @classmethod
-    def from_bytes(cls, user: str, data: bytes) -> Entry:
+    def from_bytes(cls, user: str, data: bytes | str) -> Entry:
+        if isinstance(data, str):
+            data = data.encode()
         body = unpack(data[STAMP_LENGTH:])
         return cls(user=user, name=str(body["n"]), city=body["c"],
                    tags=tuple(str(t) for t in body["t"]), same_city=bool(body["s"]),
@@ -248,14 +250,14 @@ class MemoryMatch:
         for x, y in ((a, b), (b, a)):
             if y.user in await self.people.blocking(x.user):
                 return Refused(Refusal.BLOCKED, x.user)
-        if await self.met(a.user, b.user, now - REMATCH_WINDOW):
+        if self._history.get(a.user, {}).get(b.user, float("-inf")) > now - REMATCH_WINDOW:
             return Refused(Refusal.RECENT, a.user)
         await self.calls.commit(None, call, events)
         del self._queue[a.user], self._queue[b.user]
         self._version += 1
-        for x, y in ((a.user, b.user), (b.user, a.user)):
-            seen = self._history.setdefault(x, {})
-            seen[y] = now
+        for user, partner in ((a.user, b.user), (b.user, a.user)):
+            seen = self._history.setdefault(user, {})
+            seen[partner] = now
             for old in [p for p, at in seen.items() if at < now - HISTORY]:
                 del seen[old]
         return None
