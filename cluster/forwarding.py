@@ -48,6 +48,8 @@ class OfferForwarder:
         self.timeout = timeout
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Other kinds of inbox message by their `k` (the edge relay's subscriptions).
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     async def forward(self, owner: str, room_id: str, user: str, sdp: str, *,
                       kind: str = "room") -> str:
@@ -101,6 +103,8 @@ class OfferForwarder:
             task = asyncio.ensure_future(self._serve(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif kind in self.handlers:
+            self.handlers[kind](message)
 
     async def _serve(self, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"k": "a", "id": request["id"]}
