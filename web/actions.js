@@ -3,7 +3,7 @@
 
 import { describeError } from "./protocol.js";
 import { app } from "./context.js";
-import { GONE_CODES, applyState, backToLobby, render, roomRequest, syncMedia } from "./room.js";
+import { GONE_CODES, applyState, backToLobby, loadMembers, render, roomRequest, syncMedia } from "./room.js";
 import * as state from "./state.js";
 import * as ui from "./ui.js";
 
@@ -48,6 +48,7 @@ export const actions = {
   async answerInvite(accept) {
     const reply = await roomRequest("answer_invite", { accept });
     app.invite = null;
+    ui.clearNotice("invite");
     if (reply !== null) render();
   },
   async selfMute(muted) {
@@ -83,6 +84,26 @@ export const actions = {
   async setAdmin(user, admin) {
     await roomRequest("set_admin", { user, admin });
   },
+  /** The mic queue brought into view (on a phone it sits below the stage and the chat). */
+  showQueue() {
+    showPanel("queue-panel");
+  },
+  showChat() {
+    showPanel("chat-panel");
+    document.querySelector("#chat-form input[name=text]").focus({ preventScroll: true });
+  },
+  showMembers() {
+    showPanel("members-panel");
+  },
+  showStage() {
+    window.scrollTo({ top: 0, behavior: "smooth" });
+  },
+  async moreMembers() {
+    await loadMembers({ more: true });
+  },
+  retryMicrophone() {
+    if (app.media) app.media.retryMicrophone();
+  },
   async openChatroom() {
     const reply = await roomRequest("open_chatroom");
     if (reply && reply.room) applyState(reply.room);
@@ -111,3 +132,12 @@ export const actions = {
     return roomRequest("chat", { text });
   },
 };
+
+function showPanel(id) {
+  const panel = document.getElementById(id);
+  if (!panel || panel.hidden) return;
+  panel.scrollIntoView({ behavior: "smooth", block: "start" });
+  panel.classList.remove("flash");
+  void panel.offsetWidth; // restart the highlight
+  panel.classList.add("flash");
+}

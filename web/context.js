@@ -8,11 +8,14 @@ export const app = {
   conn: null,
   server: null,
   rooms: [],
+  roomsLoaded: false,
+  listJoin: null, // what a listed room's Join button does (lobby.js)
   replaced: false,
   reconnecting: false,
   signingOut: false,
   audioState: "closed",
   audioError: null,
+  micProblem: null, // the microphone's problem in words (denied, none), or null
   listTimer: null,
   media: null,
   actions: null, // the room's buttons (actions.js), handed in by app.js

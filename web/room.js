@@ -4,7 +4,7 @@
 import { ProtocolError, describeError } from "./protocol.js";
 import { MediaLink } from "./media.js";
 import { app } from "./context.js";
-import { showLobby, stopRoomList } from "./lobby.js";
+import { forgetRoom, showLobby, stopRoomList } from "./lobby.js";
 import { renderRoom, updateSpeaking } from "./room_view.js";
 import * as state from "./state.js";
 import * as ui from "./ui.js";
@@ -24,6 +24,10 @@ const RESYNC_CODES = new Set([
 ]);
 // Codes after which we are no longer in the room at all.
 export const GONE_CODES = new Set(["no_such_room", "not_in_room", "banned"]);
+const MEMBERS_PAGE = 100;
+// Joins and leaves within this long make one chat line ("Ann, Bob and 3 others joined").
+const PRESENCE_WINDOW_MS = 1500;
+const PRESENCE_NAMES = 3;
 
 // ---------------------------------------------------------------- the room's address
 
@@ -45,6 +49,7 @@ export async function joinRoom(roomId, { rejoin = false } = {}) {
     if (rejoin && app.roomId === roomId && app.room) {
       applyState(reply.room, reply.role);
       startMedia(true);
+      loadMembers();
       ui.notify("Reconnected.");
     } else {
       enterRoom(reply.room, reply.role);
@@ -52,6 +57,7 @@ export async function joinRoom(roomId, { rejoin = false } = {}) {
   } catch (err) {
     ui.notify(describeError(err), "error");
     if (rejoin || app.roomId === roomId) leaveRoomLocally();
+    if (GONE_CODES.has(err.code)) forgetRoom(roomId); // ended: off the list at once
     setHash(null);
     showLobby(joinRoom);
   }
@@ -66,12 +72,37 @@ export function enterRoom(room, role) {
   setHash(room.id);
   ui.showView("room");
   startMedia(true);
+  loadMembers();
 }
 
 /** Takes a full RoomState (join reply, room_state event, or a re-read). */
 export function applyState(room, role) {
+  const wasModerator = state.isModerator(app);
   state.applyRoomState(app, room, role);
   showState();
+  if (state.isModerator(app) && !wasModerator) loadMembers();
+}
+
+/**
+ * Everyone in the room, for the host's and admins' listeners panel (`list_members`, a page
+ * at a time: `more` fetches the next). After a reload this is how the page learns of the
+ * listeners who joined before it; `member_joined` / `member_left` keep it current.
+ */
+export async function loadMembers({ more = false } = {}) {
+  if (!app.roomId || !state.isModerator(app) || !app.conn || !app.conn.isOpen) return;
+  if (more && !app.memberCursor) return;
+  const roomId = app.roomId;
+  try {
+    const params = { room: roomId, limit: MEMBERS_PAGE };
+    if (more) params.cursor = app.memberCursor;
+    const reply = await app.conn.request("list_members", params);
+    if (app.roomId !== roomId) return;
+    state.membersListed(app, reply);
+    render();
+  } catch (err) {
+    // An older server has no list_members: the panel shows whom the events named.
+    if (err.code !== "unknown_type" && err.code !== "disconnected") ui.notify(describeError(err), "error");
+  }
 }
 
 function showState() {
@@ -88,13 +119,20 @@ export function render() {
 /** Drops our local picture of the room (the server side is handled by the caller). */
 export function leaveRoomLocally() {
   if (app.media) app.media.stop();
+  // Notices about the room's states (an invitation, a muted seat, requests) go with it.
+  for (const key of ["invite", "seat-muted", "mic-request:"]) ui.clearNotice(key);
+  presence.joined = [];
+  presence.left = [];
   state.clearRoom(app);
   ui.setMicProblem(null);
+  app.micProblem = null;
   app.audioState = "closed";
   showAudioStatus();
 }
 
 export function backToLobby(message, kind = "info") {
+  // The room we leave may have ended: the lobby must not list it until its next refresh.
+  if (app.roomId) forgetRoom(app.roomId);
   leaveRoomLocally();
   document.title = "Voice rooms";
   setHash(null);
@@ -119,8 +157,9 @@ function ensureMedia() {
       showAudioStatus();
     },
     onMicProblem: (text) => {
+      app.micProblem = text || null;
       ui.setMicProblem(text);
-      showAudioStatus();
+      render(); // the mic button says "blocked" while there is a problem
     },
   });
   return app.media;
@@ -156,7 +195,10 @@ export function syncMedia() {
   if (!app.media || !app.media.active || !app.room) return;
   app.media.setMicEnabled(!state.mySelfMuted(app));
   app.media.setSending(state.isSpeaker(app));
-  if (!state.isSpeaker(app)) ui.setMicProblem(null);
+  if (!state.isSpeaker(app)) {
+    ui.setMicProblem(null);
+    app.micProblem = null;
+  }
 }
 
 // ---------------------------------------------------------------- events
@@ -179,7 +221,18 @@ const EFFECTS = {
   render: () => render(),
   sync_media: () => syncMedia(),
   resync: () => resync(),
-  notify: (e) => ui.notify(e.text, e.kind),
+  notify: (e) =>
+    ui.notify(e.text, e.kind, {
+      key: e.key,
+      actions: (e.actions || []).map((a) => ({
+        label: a.label,
+        primary: a.primary,
+        testid: a.action,
+        run: () => app.actions[a.action](a.arg),
+      })),
+    }),
+  clear_notice: (e) => ui.clearNotice(e.key),
+  presence: (e) => notePresence(e),
   state_shown: () => showState(),
   media_check: () => {
     // The room's media may have moved to another node: offer again if its audio stopped.
@@ -191,13 +244,41 @@ const EFFECTS = {
   leave: (e) => backToLobby(e.text, e.kind),
 };
 
+// Joins and leaves (host and admins hear of them), gathered into a line a moment later.
+const presence = { joined: [], left: [], timer: null };
+
+function notePresence(e) {
+  (e.joined ? presence.joined : presence.left).push(e.name);
+  if (!presence.timer) presence.timer = setTimeout(flushPresence, PRESENCE_WINDOW_MS);
+}
+
+function flushPresence() {
+  presence.timer = null;
+  for (const [names, verb] of [[presence.joined, "joined"], [presence.left, "left"]]) {
+    if (names.length && app.room) ui.appendChat({ system: true, text: `${listOfNames(names)} ${verb}` }, false);
+  }
+  presence.joined = [];
+  presence.left = [];
+}
+
+/** "Ann", "Ann and Bob", "Ann, Bob and Cy", "Ann, Bob, Cy and 4 others". */
+export function listOfNames(names) {
+  if (names.length === 1) return names[0];
+  if (names.length <= PRESENCE_NAMES) return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  const rest = names.length - PRESENCE_NAMES;
+  return `${names.slice(0, PRESENCE_NAMES).join(", ")} and ${rest} other${rest === 1 ? "" : "s"}`;
+}
+
 /** Re-reads the room (join_room by a member changes nothing and returns the state). */
 async function resync() {
   if (!app.roomId || !app.conn || !app.conn.isOpen) return;
   const roomId = app.roomId;
   try {
     const reply = await app.conn.request("join_room", { room: roomId });
-    if (app.roomId === roomId) applyState(reply.room, reply.role);
+    if (app.roomId === roomId) {
+      applyState(reply.room, reply.role);
+      loadMembers(); // what we missed: the listeners panel is re-read with the room
+    }
   } catch (err) {
     if (GONE_CODES.has(err.code) && app.roomId === roomId) backToLobby(describeError(err), "error");
   }

@@ -1,7 +1,9 @@
 // The room view from the app's state: seats, the user's controls, the mic queue and the
-// listeners (for moderators). Every button calls one of the `actions` (actions.js) passed in.
+// listeners (for moderators), the phone's dock. Every button calls one of the `actions`
+// (actions.js) passed in.
 
 import { $, avatar, flag, h, icon } from "./dom.js";
+import { inviteText, micState, queueLength } from "./state.js";
 
 // Levels are linear in dB from -60 dBFS (0.0) to 0 dBFS (1.0); speech starts near -45 dBFS.
 const SPEAKING_THRESHOLD = 0.2;
@@ -22,6 +24,12 @@ export function renderRoom(app, actions) {
   mode.dataset.mode = room.mode;
   $("audience-count").textContent = `${room.audience_count} in the audience`;
   $("audience-count").dataset.count = room.audience_count;
+  // Everyone sees how long the mic queue is; moderators see who is in it (the panel).
+  const waiting = queueLength(app);
+  const queueNote = $("queue-length");
+  queueNote.hidden = waiting === 0;
+  queueNote.dataset.count = waiting;
+  queueNote.textContent = `${waiting} waiting for the mic`;
   $("my-role").textContent = isHost ? "You are the host" : app.role === "admin" ? "You are an admin" : mySeat ? "You are on a seat" : "You are listening";
   $("seat-mode").textContent = room.seat_mode === "free" ? "Free seating" : "Seats by request";
 
@@ -29,7 +37,23 @@ export function renderRoom(app, actions) {
   renderControls(app, actions, { isHost, isMod, mySeat });
   renderQueue(app, actions, isMod);
   renderMembers(app, actions, { isHost, isMod });
+  renderDock(app, actions, isMod);
   updateSpeaking(app);
+}
+
+/** The phone's dock: the stage, the requests (with their count), the chat, the people. */
+function renderDock(app, actions, isMod) {
+  const waiting = isMod ? queueLength(app) : 0;
+  $("dock-stage").onclick = actions.showStage;
+  $("dock-chat").onclick = actions.showChat;
+  $("dock-queue").onclick = actions.showQueue;
+  $("dock-members").onclick = actions.showMembers;
+  $("dock-queue").hidden = !isMod;
+  $("dock-members").hidden = !isMod;
+  const badge = $("dock-queue-count");
+  badge.textContent = waiting ? String(waiting) : "";
+  badge.dataset.count = waiting;
+  $("dock-queue").classList.toggle("alert", waiting > 0);
 }
 
 function renderSeats(app, actions, { isMod, mySeat }) {
@@ -100,6 +124,12 @@ function renderSeats(app, actions, { isMod, mySeat }) {
       }
     }
     const label = seat.user ? seat.name || seat.user : seat.locked ? "Locked" : `Seat ${i + 1}`;
+    // An empty seat keeps the host's mute for whoever sits next: it shows it as a muted mic.
+    const emptyAvatar = seat.locked
+      ? h("div", { class: "avatar empty" }, icon("lock"))
+      : seat.muted
+        ? h("div", { class: "avatar empty muted" }, icon("micOff"))
+        : avatar(null);
     tiles.push(
       h(
         "div",
@@ -115,12 +145,12 @@ function renderSeats(app, actions, { isMod, mySeat }) {
             away: seat.away,
           },
         },
-        h("div", { class: "ring" }, seat.locked && !seat.user ? h("div", { class: "avatar empty" }, icon("lock")) : avatar(seat.user, seat.name)),
+        h("div", { class: "ring" }, seat.user ? avatar(seat.user, seat.name) : emptyAvatar),
         h("div", { class: "seat-name", testid: `seat-${i}-name` }, label, mine ? " (you)" : ""),
         h(
           "div",
           { class: "seat-flags" },
-          seat.muted && flag(`seat-${i}-muted`, "muted", "muted", "Muted by the host"),
+          seat.muted && flag(`seat-${i}-muted`, "muted", "muted", seat.user ? "Muted by the host" : "Muted by the host: whoever sits here is not heard until unmuted"),
           seat.self_muted && flag(`seat-${i}-self-muted`, "self-muted", "mic off", "Turned their mic off"),
           seat.locked && flag(`seat-${i}-locked`, "locked", "locked", "Locked by the host"),
           seat.away && flag(`seat-${i}-away`, "away", "away", "Connection dropped; the seat is held for them"),
@@ -138,12 +168,11 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
   const items = [];
 
   if (app.invite) {
-    const by = app.nameOf(app.invite.by);
     items.push(
       h(
         "div",
         { class: "invite", testid: "invite" },
-        h("span", {}, `${by} invites you to seat ${app.invite.seat + 1}.`),
+        h("span", {}, inviteText(app)),
         h("button", { class: "primary", testid: "invite-accept", onclick: () => actions.answerInvite(true) }, "Accept"),
         h("button", { testid: "invite-decline", onclick: () => actions.answerInvite(false) }, "Decline"),
       ),
@@ -151,25 +180,7 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
   }
 
   const speaking = isHost || mySeat;
-  if (speaking) {
-    const selfMuted = isHost ? room.host.self_muted : mySeat.self_muted;
-    items.push(
-      h(
-        "button",
-        {
-          class: `toggle${selfMuted ? " off" : " on"}`,
-          testid: "self-mute",
-          "aria-pressed": selfMuted ? "true" : "false",
-          onclick: () => actions.selfMute(!selfMuted),
-        },
-        icon(selfMuted ? "micOff" : "mic"),
-        selfMuted ? "Mic off: unmute" : "Mic on: mute",
-      ),
-    );
-    if (mySeat && mySeat.muted) {
-      items.push(h("span", { class: "hint", testid: "muted-by-host" }, "The host muted your seat."));
-    }
-  }
+  if (speaking) items.push(...micControls(app, actions, mySeat));
   if (mySeat) {
     items.push(h("button", { testid: "leave-seat", onclick: actions.leaveSeat }, "Leave seat"));
   } else if (!isHost) {
@@ -199,6 +210,45 @@ function renderControls(app, actions, { isHost, isMod, mySeat }) {
   $("members-panel").hidden = !isMod;
 }
 
+/**
+ * The mic button as the microphone really is (state.micState): live, off by the user's own
+ * switch, muted by the host (the switch still works, but nobody hears the seat), or blocked
+ * by the browser (the button retries).
+ */
+function micControls(app, actions, mySeat) {
+  const room = app.room;
+  const selfMuted = mySeat ? mySeat.self_muted : room.host.self_muted;
+  const mic = micState(app, { micDenied: Boolean(app.micProblem) });
+  const toggle = () => actions.selfMute(!selfMuted);
+  const looks = {
+    live: ["on", "mic", "Mic on", "tap to mute", toggle],
+    off: ["off", "micOff", "Mic off", "tap to unmute", toggle],
+    "host-muted": ["host-muted", "micOff", "Muted by the host", selfMuted ? "your mic is off too: tap to turn it on" : "tap to turn your own mic off", toggle],
+    denied: ["denied", "micOff", "Microphone blocked", "tap to try again", actions.retryMicrophone],
+  }[mic];
+  const [cls, iconName, label, sub, onclick] = looks;
+  const items = [
+    h(
+      "button",
+      {
+        class: `toggle mic ${cls}`,
+        testid: "self-mute",
+        dataset: { state: mic },
+        "aria-pressed": selfMuted ? "true" : "false",
+        title: sub,
+        onclick,
+      },
+      icon(iconName),
+      h("span", { class: "mic-label", testid: "mic-label" }, label),
+      h("span", { class: "mic-sub" }, sub),
+    ),
+  ];
+  if (mic === "host-muted") {
+    items.push(h("span", { class: "hint", testid: "muted-by-host" }, "Only the host or an admin can unmute your seat."));
+  }
+  return items;
+}
+
 function renderQueue(app, actions, isMod) {
   const list = $("queue-list");
   if (!isMod) {
@@ -206,7 +256,8 @@ function renderQueue(app, actions, isMod) {
     return;
   }
   const queue = app.room.queue || [];
-  $("queue-count").textContent = queue.length ? `(${queue.length})` : "";
+  $("queue-count").textContent = queue.length ? String(queue.length) : "";
+  $("queue-count").dataset.count = queue.length;
   if (!queue.length) {
     list.replaceChildren(h("li", { class: "empty-list" }, "Nobody is waiting for the mic."));
     return;
@@ -238,9 +289,16 @@ function renderMembers(app, actions, { isHost, isMod }) {
   const rows = [...app.members.values()]
     .filter((m) => m.user !== room.host.user)
     .sort((a, b) => String(a.name).localeCompare(String(b.name)));
-  $("member-count").textContent = rows.length ? `(${rows.length})` : "";
+  // The room's own count is the truth; the list may hold a first page of a big room.
+  const total = room.audience_count;
+  $("member-count").textContent = total ? `(${total})` : "";
+  const more = $("more-members");
+  more.hidden = !app.memberCursor;
+  more.textContent = `Show more (${Math.max(0, total - rows.length)} more)`;
+  more.onclick = actions.moreMembers;
   if (!rows.length) {
-    list.replaceChildren(h("li", { class: "empty-list" }, "No listeners seen yet."));
+    const text = total && !app.membersListed ? "Loading who is here…" : "Nobody else is here yet.";
+    list.replaceChildren(h("li", { class: "empty-list" }, text));
     return;
   }
   list.replaceChildren(

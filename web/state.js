@@ -17,6 +17,9 @@ export function roomState(session = { user: null, name: null, token: null }) {
     levels: new Map(),
     leavingSeat: false,
     movingTo: null,
+    // Paging of `list_members` (moderators' listeners panel): the next page's cursor, or null.
+    memberCursor: null,
+    membersListed: false,
   };
 }
 
@@ -55,6 +58,33 @@ export function isSpeaker(s) {
   return Boolean(s.room && (s.room.host.user === s.session.user || mySeat(s)));
 }
 
+/** "a free seat" or "seat N" (seats are shown 1-based) for an invitation. */
+export function inviteText(s) {
+  if (!s.invite) return "";
+  const where = s.invite.seat === null || s.invite.seat === undefined ? "a free seat" : `seat ${s.invite.seat + 1}`;
+  return `${nameOf(s, s.invite.by)} invites you to ${where}.`;
+}
+
+/** How many wait for the mic: the queue itself for moderators, its length for the rest. */
+export function queueLength(s) {
+  if (!s.room) return 0;
+  if (isModerator(s) && Array.isArray(s.room.queue)) return s.room.queue.length;
+  return Number(s.room.queue_length) || 0;
+}
+
+/**
+ * What the user's microphone really does, for the mic button:
+ * "none" (not a speaker), "host-muted" (the seat is muted: nobody hears it, whatever the
+ * switch), "denied" (the browser gave no microphone), "off" (the user's own switch), "live".
+ */
+export function micState(s, { micDenied = false } = {}) {
+  if (!isSpeaker(s)) return "none";
+  const seat = mySeat(s);
+  if (seat && seat.muted) return "host-muted";
+  if (micDenied) return "denied";
+  return mySelfMuted(s) ? "off" : "live";
+}
+
 export function mySelfMuted(s) {
   const room = s.room;
   if (!room) return false;
@@ -75,6 +105,8 @@ export function clearRoom(s) {
   s.movingTo = null;
   s.members = new Map();
   s.levels = new Map();
+  s.memberCursor = null;
+  s.membersListed = false;
 }
 
 /** Entering a room afresh: its state from a join or create reply. */
@@ -100,6 +132,16 @@ export function applyRoomState(s, room, role) {
   if (mySeat(s)) s.myRequest = null;
 }
 
+/** A page of `list_members`: everyone in it becomes known; `cursor` is the next page's. */
+export function membersListed(s, reply) {
+  for (const m of reply.members || []) {
+    if (!m || !m.user) continue;
+    s.members.set(m.user, { user: m.user, name: m.name || m.user, role: m.role || "audience", away: Boolean(m.away) });
+  }
+  s.memberCursor = reply.cursor || null;
+  s.membersListed = true;
+}
+
 // ---------------------------------------------------------------- events
 
 const CLOSE_REASONS = {
@@ -110,7 +152,11 @@ const CLOSE_REASONS = {
 const render = { type: "render" };
 const syncMedia = { type: "sync_media" };
 const resync = { type: "resync" };
-const notify = (text, kind = "info") => ({ type: "notify", text, kind });
+// `key`: a notice about a state that may end (an invitation, a muted seat, a request
+// waiting); `clear(key)` takes it away when its cause is gone.
+const notify = (text, kind = "info", extra = {}) => ({ type: "notify", text, kind, ...extra });
+const clear = (key) => ({ type: "clear_notice", key });
+const MUTED_SEAT_TEXT = "The host has muted this seat: nobody hears you until they unmute it.";
 
 /** Applies one server event of the current room; returns the effects, [] for other rooms. */
 export function applyEvent(s, ev) {
@@ -127,6 +173,7 @@ const EVENT_HANDLERS = {
   },
   audience_changed(s, ev) {
     s.room.audience_count = ev.count;
+    if (typeof ev.queue === "number") s.room.queue_length = ev.queue;
     return [render];
   },
   role_changed(s, ev) {
@@ -149,12 +196,13 @@ const EVENT_HANDLERS = {
   },
   member_joined(s, ev) {
     s.members.set(ev.user, { user: ev.user, name: ev.name, role: ev.role });
-    return [render];
+    return [{ type: "presence", user: ev.user, name: ev.name || ev.user, joined: true }, render];
   },
   member_left(s, ev) {
+    const name = nameOf(s, ev.user);
     s.members.delete(ev.user);
     s.room.queue = s.room.queue.filter((q) => q.user !== ev.user);
-    return [render];
+    return [{ type: "presence", user: ev.user, name, joined: false }, clear(`mic-request:${ev.user}`), render];
   },
   mic_requested(s, ev) {
     const queue = s.room.queue;
@@ -163,14 +211,27 @@ const EVENT_HANDLERS = {
     // Requests handled elsewhere (another admin) leave no event here: a position that
     // does not match ours means our list drifted.
     const drifted = ev.position !== undefined && ev.position !== queue.findIndex((q) => q.user === ev.user) + 1;
-    return drifted ? [resync, render] : [render];
+    // The host or an admin is told at once, with the answer at hand (the queue may be far
+    // below, on a phone); a newer request's notice replaces it.
+    const text = `${ev.name || ev.user} asks for the mic${ev.note ? `: “${ev.note}”` : "."}`;
+    const ask = notify(text, "request", {
+      key: `mic-request:${ev.user}`,
+      actions: [
+        { label: "Accept", action: "acceptMic", arg: ev.user, primary: true },
+        { label: `Queue (${queue.length})`, action: "showQueue" },
+      ],
+    });
+    return drifted ? [ask, resync, render] : [ask, render];
   },
   mic_request_cancelled(s, ev) {
     s.room.queue = s.room.queue.filter((q) => q.user !== ev.user);
-    return [render];
+    return [clear(`mic-request:${ev.user}`), render];
   },
   mic_accepted(s, ev) {
     s.myRequest = null;
+    const seat = s.room.seats.find((x) => x.index === ev.seat);
+    // `muted` belongs to the seat and stays: say so, or the newcomer talks to nobody.
+    if (seat && seat.muted) return [notify(`You are on seat ${ev.seat + 1}. ${MUTED_SEAT_TEXT}`, "warn", { key: "seat-muted" }), render];
     return [notify(`You are on seat ${ev.seat + 1}: your microphone is live.`), render];
   },
   mic_rejected(s) {
@@ -201,12 +262,23 @@ const EVENT_HANDLERS = {
     const effects = [];
     if (after) {
       s.myRequest = null;
+      if (s.invite) effects.push(clear("invite"));
       s.invite = null;
     }
     if (before && !after && before.index === seat.index && !s.room.seats.some((x) => x.user === me)) {
       if (!s.leavingSeat) effects.push(notify("You are back in the audience."));
     }
     s.leavingSeat = false;
+    if (after && after.index === seat.index) {
+      const arrived = !before || before.index !== after.index;
+      if (after.muted && (arrived || !before.muted)) {
+        effects.push(notify(arrived ? `You are on seat ${after.index + 1}. ${MUTED_SEAT_TEXT}` : MUTED_SEAT_TEXT, "warn", { key: "seat-muted" }));
+      } else if (!after.muted && before && before.muted) {
+        effects.push(clear("seat-muted"), notify("The host unmuted your seat: you are heard again."));
+      }
+    } else if (before && !after && before.muted) {
+      effects.push(clear("seat-muted"));
+    }
     return [...effects, render, syncMedia];
   },
   mode_changed(s, ev) {
@@ -220,8 +292,9 @@ const EVENT_HANDLERS = {
     return [...effects, render, syncMedia];
   },
   seat_invited(s, ev) {
-    s.invite = { seat: ev.seat, by: ev.by };
-    return [notify(`${nameOf(s, ev.by)} invites you to seat ${ev.seat + 1}.`), render];
+    // `seat: null`: any free seat (the server picks one when the invitation is accepted).
+    s.invite = { seat: ev.seat ?? null, by: ev.by };
+    return [notify(inviteText(s), "info", { key: "invite" }), render];
   },
   speaking(s, ev) {
     for (const [user, level] of Object.entries(ev.levels || {})) s.levels.set(user, Number(level) || 0);

@@ -54,10 +54,10 @@ test("events of another room change nothing", () => {
 test("a mic request joins the queue; a position that does not match re-reads the room", () => {
   const s = inRoom();
   let effects = state.applyEvent(s, { type: "mic_requested", room: "r1", user: "bob", name: "Bob", position: 1 });
-  assert.deepEqual(types(effects), ["render"]);
+  assert.deepEqual(types(effects), ["notify", "render"]);
   assert.deepEqual(s.room.queue.map((q) => q.user), ["bob"]);
   effects = state.applyEvent(s, { type: "mic_requested", room: "r1", user: "cy", name: "Cy", position: 5 });
-  assert.deepEqual(types(effects), ["resync", "render"]);
+  assert.deepEqual(types(effects), ["notify", "resync", "render"]);
   state.applyEvent(s, { type: "mic_request_cancelled", room: "r1", user: "bob" });
   assert.deepEqual(s.room.queue.map((q) => q.user), ["cy"]);
 });
@@ -141,4 +141,82 @@ test("room_state replaces the picture; our replies' changes; clearing forgets th
   assert.equal(s.room, null);
   assert.equal(s.members.size, 0);
   assert.equal(state.isSpeaker(s), false);
+});
+
+// ---------------------------------------------------------------- issue 13: what the page says
+
+const notices = (effects) => effects.filter((e) => e.type === "notify" || e.type === "clear_notice");
+
+test("an invitation to any seat says a free seat, and its notice goes once seated", () => {
+  const s = inRoom();
+  let effects = state.applyEvent(s, { type: "seat_invited", room: "r1", seat: null, by: "host" });
+  assert.equal(effects[0].text, "Host invites you to a free seat.");
+  assert.equal(effects[0].key, "invite");
+  assert.equal(state.inviteText(s), "Host invites you to a free seat.");
+  effects = state.applyEvent(s, { type: "seat_changed", room: "r1", seat: seat(1, ME) });
+  assert.deepEqual(notices(effects), [{ type: "clear_notice", key: "invite" }]);
+  assert.equal(s.invite, null);
+});
+
+test("a new mic request tells the host with the answer at hand; its notice goes with it", () => {
+  const s = inRoom({ host: { user: ME, name: "Ada", self_muted: false } });
+  let effects = state.applyEvent(s, { type: "mic_requested", room: "r1", user: "bob", name: "Bob", position: 1, note: "a song" });
+  const [ask] = notices(effects);
+  assert.equal(ask.text, "Bob asks for the mic: “a song”");
+  assert.equal(ask.kind, "request");
+  assert.equal(ask.key, "mic-request:bob");
+  assert.deepEqual(ask.actions.map((a) => [a.action, a.arg]), [["acceptMic", "bob"], ["showQueue", undefined]]);
+  assert.equal(state.queueLength(s), 1);
+  effects = state.applyEvent(s, { type: "mic_request_cancelled", room: "r1", user: "bob" });
+  assert.deepEqual(notices(effects), [{ type: "clear_notice", key: "mic-request:bob" }]);
+});
+
+test("listeners know how long the queue is without seeing it", () => {
+  const s = inRoom({ queue_length: 2, queue: undefined });
+  assert.equal(state.queueLength(s), 2);
+  state.applyEvent(s, { type: "audience_changed", room: "r1", count: 4, queue: 5 });
+  assert.equal(state.queueLength(s), 5);
+  assert.equal(s.room.audience_count, 4);
+  state.applyEvent(s, { type: "audience_changed", room: "r1", count: 3 }); // a v1 server
+  assert.equal(state.queueLength(s), 5);
+});
+
+test("the mic button's state: live, off, muted by the host, blocked", () => {
+  const s = inRoom({ seats: [seat(0, ME), seat(1), seat(2)] });
+  assert.equal(state.micState(s), "live");
+  s.room.seats[0].self_muted = true;
+  assert.equal(state.micState(s), "off");
+  assert.equal(state.micState(s, { micDenied: true }), "denied");
+  s.room.seats[0].muted = true;
+  assert.equal(state.micState(s, { micDenied: true }), "host-muted");
+  const listener = inRoom();
+  assert.equal(state.micState(listener), "none");
+});
+
+test("landing on a seat the host muted says so; unmuting clears it", () => {
+  const muted = { ...seat(2), muted: true };
+  const s = inRoom({ seats: [seat(0), seat(1), muted] });
+  let effects = state.applyEvent(s, { type: "mic_accepted", room: "r1", seat: 2 });
+  assert.match(effects[0].text, /seat 3\. The host has muted this seat/);
+  effects = state.applyEvent(s, { type: "seat_changed", room: "r1", seat: { ...muted, user: ME, name: "Ada" } });
+  const [told] = notices(effects);
+  assert.equal(told.key, "seat-muted");
+  assert.equal(told.kind, "warn");
+  effects = state.applyEvent(s, { type: "seat_changed", room: "r1", seat: { ...muted, muted: false, user: ME, name: "Ada" } });
+  assert.deepEqual(notices(effects).map((e) => e.type), ["clear_notice", "notify"]);
+  assert.match(notices(effects)[1].text, /unmuted your seat/);
+});
+
+test("list_members pages become known members; joins and leaves are told for the chat", () => {
+  const s = inRoom({ host: { user: ME, name: "Ada", self_muted: false } });
+  state.membersListed(s, { members: [{ user: "zed", name: "Zed", role: "audience", seat: null, away: true }], cursor: "c2" });
+  assert.equal(s.members.get("zed").away, true);
+  assert.equal(s.memberCursor, "c2");
+  state.membersListed(s, { members: [] });
+  assert.equal(s.memberCursor, null);
+  let effects = state.applyEvent(s, { type: "member_joined", room: "r1", user: "yan", name: "Yan", role: "audience" });
+  assert.deepEqual(effects[0], { type: "presence", user: "yan", name: "Yan", joined: true });
+  effects = state.applyEvent(s, { type: "member_left", room: "r1", user: "yan" });
+  assert.deepEqual(effects[0], { type: "presence", user: "yan", name: "Yan", joined: false });
+  assert.equal(s.members.has("yan"), false);
 });

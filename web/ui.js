@@ -3,22 +3,45 @@
 
 import { $, avatar, h } from "./dom.js";
 
-const NOTICE_MS = 8000;
+// One notice at a time, in one place: a newer one replaces it (a phone has no room for a
+// stack over its controls). Errors and questions stay a little longer.
+const NOTICE_MS = { info: 5000, warn: 9000, error: 8000, request: 15000 };
 const CHAT_KEEP = 200;
+let noticeTimer = null;
 
 export function showView(name) {
   for (const view of ["signin", "lobby", "room"]) $(`${view}-view`).hidden = view !== name;
   document.body.dataset.view = name;
 }
 
-export function notify(text, kind = "info") {
+/**
+ * Shows `text`, replacing whatever notice shows. `key` names the state it is about (an
+ * invitation, a muted seat, a waiting request): `clearNotice(key)` removes it when that state
+ * ends. `actions`: buttons `{label, run, primary}` (the notice goes once one is pressed).
+ */
+export function notify(text, kind = "info", { key = "", actions = [] } = {}) {
   const box = $("notices");
-  const note = h("div", { class: `notice ${kind}`, testid: "notice", role: kind === "error" ? "alert" : "status", dataset: { kind } }, text);
-  const close = h("button", { class: "notice-close", "aria-label": "Dismiss", onclick: () => note.remove() }, "×");
-  note.append(close);
-  box.append(note);
-  setTimeout(() => note.remove(), NOTICE_MS);
-  while (box.children.length > 5) box.firstChild.remove();
+  const note = h("div", { class: `notice ${kind}`, testid: "notice", role: kind === "error" ? "alert" : "status", dataset: { kind, key } }, h("span", { class: "notice-text" }, text));
+  for (const action of actions) {
+    note.append(
+      h("button", { class: `small${action.primary ? " primary" : ""}`, testid: `notice-${action.testid || action.label.toLowerCase().replace(/\W+/g, "-")}`, onclick: () => { dismiss(); action.run(); } }, action.label),
+    );
+  }
+  note.append(h("button", { class: "notice-close", "aria-label": "Dismiss", onclick: () => dismiss() }, "×"));
+  box.replaceChildren(note);
+  if (noticeTimer) clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(dismiss, NOTICE_MS[kind] || NOTICE_MS.info);
+  function dismiss() {
+    if (note.isConnected) note.remove();
+  }
+}
+
+/** Removes the notice about `key` (or, with a prefix ending in ":", about any of its kind). */
+export function clearNotice(key) {
+  for (const note of $("notices").querySelectorAll(".notice")) {
+    const k = note.dataset.key || "";
+    if (k && (k === key || (key.endsWith(":") && k.startsWith(key)))) note.remove();
+  }
 }
 
 export function setBanner(text, action) {
@@ -73,13 +96,21 @@ export function renderRoomList(rooms, actions) {
   }
 }
 
-export function appendChat(msg, mine) {
+const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+/** A chat line (or, with `msg.system`, a line of what happened: joins and leaves). */
+export function appendChat(msg, mine, at = new Date()) {
   const log = $("chat-log");
   const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   log.append(
     h(
       "li",
-      { class: `chat-line${mine ? " mine" : ""}${msg.system ? " system" : ""}`, testid: "chat-line", dataset: { user: msg.user || "" } },
+      {
+        class: `chat-line${mine ? " mine" : ""}${msg.system ? " system" : ""}`,
+        testid: msg.system ? "chat-system" : "chat-line",
+        dataset: { user: msg.user || "" },
+      },
+      h("time", { class: "chat-time", testid: "chat-time", datetime: at.toISOString() }, clock.format(at)),
       msg.system ? null : h("span", { class: "chat-name" }, msg.name || msg.user),
       h("span", { class: "chat-text" }, msg.text),
     ),
