@@ -42,8 +42,11 @@ def _line(room_id: str, actor: Actor, event: Event) -> tuple[int, str, str] | No
     kind = event.type
     if kind is EventType.ROOM_CLOSED:
         reason = data.get("reason")
-        why = {"host_left": "the host left (or did not come back in time)",
-               "closed": f"closed by {by}"}.get(str(reason), str(reason))
+        if reason == "host_left":
+            why = (f"the host {actor.user} left" if actor.user
+                   else "the host did not come back within the grace")
+        else:
+            why = f"closed by {by}" if reason == "closed" else str(reason)
         return logging.INFO, f"closed: {why}", actor.user
     if kind is EventType.MODE_CHANGED:
         how = "automatically (mic requests)" if data.get("auto") else f"by {by}"
