@@ -26,12 +26,12 @@ def speaking(client: WireClient) -> list[dict[str, Any]]:
 async def join_and_wait_speaking(client: WireClient, room: str, speaker: str) -> float:
     """Join; seconds from the join's reply to a `speaking` event naming `speaker`."""
     reply = await client.call("join_room", room=room)
-    joined = [r.at for r in client.log if r.message is reply][0]
+    joined = next(r.at for r in client.log if r.message is reply)
     event = await client.event("speaking", timeout=EVENT_TIMEOUT)
     while not event["levels"].get(speaker):
         event = await client.event("speaking", timeout=EVENT_TIMEOUT)
     assert event["room"] == room and 0 < event["levels"][speaker] <= 1
-    return [r.at for r in client.log if r.message is event][0] - joined
+    return next(r.at for r in client.log if r.message is event) - joined
 
 
 async def test_joiners_on_the_other_node_see_the_steady_speaker(redis_url: str) -> None:
