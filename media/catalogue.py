@@ -73,8 +73,11 @@ def decode(path: Path) -> Pcm:
         from pydub import AudioSegment
         from pydub.exceptions import CouldntDecodeError
 
+    kind = path.suffix.lower().lstrip(".").replace("oga", "ogg")
     try:
-        segment = AudioSegment.from_file(str(path))
+        # Our own handle: pydub leaves the one it opens from a name for the collector.
+        with open(path, "rb") as file:
+            segment = AudioSegment.from_file(file, format=kind)
         segment = segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
     except (CouldntDecodeError, OSError, ValueError, IndexError) as exc:
         raise CatalogueError(f"{path.name}: cannot decode it ({_first_line(exc)})") from None

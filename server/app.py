@@ -218,7 +218,7 @@ def make_props(settings: Settings, service: RoomService, delivery: Delivery,
     warning); the engine plays them and reports a track that ended."""
     catalogue = Catalogue.load(settings.sounds, settings.music)
     handlers = PropsHandlers(PropsService(service, catalogue), delivery, media=engine)
-    if engine is not None and hasattr(engine, "use_catalogue"):
+    if engine is not None:
         engine.use_catalogue(catalogue, on_music_ended=handlers.music_ended)
     return handlers
 
