@@ -19,6 +19,7 @@ from rooms.values import Actor
 from server.delivery import Delivery
 from server.gateway import Gateway
 from server.handlers.calls import CallHandlers
+from server.handlers.matching import MatchHandlers
 from server.handlers.people import PeopleHandlers
 from server.handlers.props import PropsHandlers
 from server.handlers.rooms import RoomHandlers
@@ -30,11 +31,13 @@ from server.streams import advertised_host, build_listening
 from server.tasks import TaskSet, maybe_await
 from server.user_delivery import UserDelivery
 from services.calls import CallService
+from services.matching import MatchService
 from services.people import PeopleService
 from services.props import PropsService
 from services.rooms import RoomService
 from store.base import RoomStore
 from store.calls import CallStore, MemoryCalls
+from store.match import MatchStore, MemoryMatch
 from store.memory import MemoryStore
 from store.people import MemoryPeople, PeopleStore
 from store.presence import MemoryPresence, Presence
@@ -77,6 +80,18 @@ def make_calls(store: RoomStore) -> tuple[CallStore, Any]:
     return RedisCalls(store, channel), channel.publish
 
 
+def make_match(store: RoomStore, calls: CallStore, people: PeopleStore,
+               presence: Presence) -> MatchStore:
+    """The match queue: one node's, or shared by every node in Redis."""
+    if isinstance(store, MemoryStore):
+        return MemoryMatch(calls, people, presence)
+    from store.match_redis import RedisMatch
+    from store.redis import RedisStore
+
+    assert isinstance(store, RedisStore)
+    return RedisMatch(store)
+
+
 def load_media_engine() -> type[Any] | None:
     """media.engine.MediaEngine, or None when this checkout has no media engine."""
     try:
@@ -112,6 +127,7 @@ class App:
     people: PeopleService | None = None
     calls: CallService | None = None
     users: UserDelivery | None = None
+    matching: MatchService | None = None
     listening: Any | None = None  # server.listening.ListenHub: the HTTP listeners
     edge: Any | None = None  # server.edge.EdgeListeners with --redis: listeners of others' rooms
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -142,6 +158,8 @@ class App:
             self._tasks.append(asyncio.create_task(
                 self.calls.run_sweeper(call_sweep_interval(self.settings)),
                 name="call-sweeper"))
+        if self.matching is not None:
+            self._tasks.append(asyncio.create_task(self.matching.run(), name="matching"))
 
     async def stop(self) -> None:
         """Stop taking connections, close clients with 1001, then release everything."""
@@ -196,6 +214,14 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     users.attach(media=engine, publish=publish)
     if cluster is not None:
         connect_calls(cluster, call_store, presence, calls, users)
+    matching = MatchService(make_match(store, call_store, people_store, presence), call_store,
+                            people_store, presence, node_id=settings.node_id,
+                            rooms=service.get_room)
+    matching.set_sink(users.deliver_here)
+    if cluster is not None:
+        # After the calls' hook: the dead node's connections have left presence by then.
+        cluster.node_lost_hooks.append(matching.node_lost)
+        cluster.back_hooks.append(matching.restore)
     # Registration order is closing order: the session's closer (presence) goes first.
     handlers = HandlerTable()
     SessionHandlers(settings, delivery, people, presence).register(handlers)
@@ -205,11 +231,12 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     PeopleHandlers(people, users).register(handlers)
     CallHandlers(calls, users, delivery.tasks, media=engine, cluster=cluster) \
         .register(handlers)
+    MatchHandlers(matching, delivery.metrics).register(handlers)
     make_props(settings, service, delivery, engine).register(handlers)
     listening, listen_route = build_listening(settings.secret, service.get_room, engine, cluster)
     gateway = Gateway(settings, delivery, handlers, media=engine, routes=[listen_route])
     return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
-               users=users, listening=listening, edge=edge)
+               users=users, listening=listening, edge=edge, matching=matching)
 
 
 def make_props(settings: Settings, service: RoomService, delivery: Delivery,

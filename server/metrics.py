@@ -78,6 +78,7 @@ class Metrics:
     errors: Counter[str] = field(default_factory=Counter)
     events_delivered: int = 0
     slow_clients_closed: int = 0
+    reports: int = 0  # `report`s accepted through this node (kept in the store for moderators)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     request_seconds: Histogram = field(init=False)
     _by_type: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -148,6 +149,7 @@ class NodeCollector(Collector):
                        m.events_delivered)
         yield _counter("slow_clients_closed", "Clients closed for not reading their events.",
                        m.slow_clients_closed)
+        yield _counter("reports", "Reports of users accepted (kept for moderators).", m.reports)
         engine = self.media()
         for key, value in sorted(media_metrics(engine).items()):
             help_text = MEDIA_HELP.get(key, f"Media engine figure {key}.")
