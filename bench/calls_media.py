@@ -119,33 +119,36 @@ async def run(counts: list[int], seconds: float, warmup: float, modes: list[str]
                     if mode == "decoded":
                         await mix_everything(server.url)
                     await asyncio.sleep(warmup)
-                    p0, s0 = await peers.stats(), await stats(server.host, server.port)
+                    s0 = await stats(server.host, server.port)
                     loop = asyncio.get_running_loop()
                     c0, k0, t0 = cpu_seconds(server.pid), system_seconds(server.pid), loop.time()
                     await asyncio.sleep(seconds)
                     c1, k1, t1 = cpu_seconds(server.pid), system_seconds(server.pid), loop.time()
                     p1, s1 = await peers.stats(), await stats(server.host, server.port)
-                    # The same calls, connected but silent: RTCP and ICE keep-alives only.
-                    await command(peers, "pause")
-                    await asyncio.sleep(1.0)
-                    q0 = cpu_seconds(server.pid)
-                    await asyncio.sleep(seconds)
-                    quiet_rate = (cpu_seconds(server.pid) - q0) / seconds
+                    quiet_rate: float | None = None
+                    if mode != "decoded":  # (a decoded path encodes on, silent or not)
+                        # The same calls, connected but silent: RTCP and ICE keep-alives.
+                        await command(peers, "pause")
+                        await asyncio.sleep(1.0)
+                        q0 = cpu_seconds(server.pid)
+                        await asyncio.sleep(seconds)
+                        quiet_rate = (cpu_seconds(server.pid) - q0) / seconds
                 window = t1 - t0
                 cpu = c1 - c0 - (idle_rate or 0.0) * window
                 sent = _delta(s0, s1, "media_call_audio_relayed") + _delta(
                     s0, s1, "media_call_audio_encoded")
-                idle = (quiet_rate - (idle_rate or 0.0)) * window
+                idle = (None if quiet_rate is None
+                        else (quiet_rate - (idle_rate or 0.0)) * window)
                 row.update({
                     "server_cpu": (c1 - c0) / window,
                     "packets_per_s": sent / window,
                     "us_per_packet": cpu / max(1.0, sent) * 1e6,
                     # Of which the connections' upkeep, and the packets' own path.
-                    "us_upkeep": idle / max(1.0, sent) * 1e6,
-                    "us_path": (cpu - idle) / max(1.0, sent) * 1e6,
+                    "us_upkeep": None if idle is None else idle / max(1.0, sent) * 1e6,
+                    "us_path": None if idle is None else (cpu - idle) / max(1.0, sent) * 1e6,
                     "us_kernel": (k1 - k0) / max(1.0, sent) * 1e6,  # system calls, all told
-                    "delivered": (p1["received"] - p0["received"])
-                    / max(1, p1["sent"] - p0["sent"]),
+                    # Since the start (a window's ends cut packets in flight).
+                    "delivered": p1["received"] / max(1, p1["sent"]),
                     "calls_per_core": (count / (cpu / window)) if cpu > 0 else None,
                 })
                 rows.append(row)
@@ -155,6 +158,10 @@ async def run(counts: list[int], seconds: float, warmup: float, modes: list[str]
 
 def _delta(s0: dict[str, float], s1: dict[str, float], key: str) -> float:
     return s1.get(key, 0.0) - s0.get(key, 0.0)
+
+
+def _f(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -173,7 +180,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         per_core = "—" if r["calls_per_core"] is None else f"{r['calls_per_core']:.0f}"
         out.append(f"| {r['mode']} | {r['calls']} | {r['server_cpu'] * 100:.1f} % | "
                    f"{r['packets_per_s']:.0f} | {r['us_per_packet']:.1f} | "
-                   f"{r['us_upkeep']:.1f} | {r['us_path']:.1f} | {per_core} | "
+                   f"{_f(r['us_upkeep'])} | {_f(r['us_path'])} | {per_core} | "
                    f"{r['delivered'] * 100:.0f} % |")
     return "\n".join(out)
 
