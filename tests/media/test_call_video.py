@@ -9,9 +9,11 @@ import asyncio
 
 import numpy as np
 import pytest
+from aiortc import RTCRtpSender
 
 from calls.model import CallState
 from media.engine import MediaEngine
+from protocol.errors import ErrorCode, ProtocolError
 from tests.media.test_call_audio import CALLEE_HZ, CALLER_HZ, GAP_DB, HEARD_DB, active_call
 from tests.support.rtc import levels_db, wait_for
 from tests.support.video import VideoParty
@@ -157,3 +159,19 @@ async def test_reoffer_with_another_camera_keeps_the_far_side_decoding(
         await wait_for(lambda: again.frames >= FRAMES, 15.0)  # and bob's video to the new one
     finally:
         await close(ann, bob, again)
+
+
+async def test_video_without_vp8_is_refused_and_leaves_nothing(engine: MediaEngine) -> None:
+    call = active_call(video=True)
+    party = VideoParty(CALLER_HZ)
+    assert party.video is not None
+    caps = RTCRtpSender.getCapabilities("video")
+    assert caps is not None
+    party.video.setCodecPreferences([c for c in caps.codecs if c.mimeType == "video/H264"])
+    try:
+        with pytest.raises(ProtocolError) as refused:
+            await engine.offer_call(call, "ann", await party.offer())
+        assert refused.value.code is ErrorCode.BAD_REQUEST and refused.value.field == "sdp"
+        assert engine.stats()["media_calls"] == 0
+    finally:
+        await close(party)
