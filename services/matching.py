@@ -188,6 +188,7 @@ class MatchService:
         """A node died: its lead ends now, and its users (connections gone) leave the queue."""
         await self.store.release(dead)
         await self.store.sweep_absent()
+        self._next_lead = 0.0  # it may have led: try for the lead at the next look
         self.wake()
 
     async def restore(self) -> None:
