@@ -71,7 +71,6 @@ def decode(path: Path) -> Pcm:
         # pydub warns at import about audioop (deprecated in 3.11) and a missing ffmpeg.
         warnings.simplefilter("ignore")
         from pydub import AudioSegment
-        from pydub.exceptions import CouldntDecodeError
 
     kind = path.suffix.lower().lstrip(".").replace("oga", "ogg")
     try:
@@ -79,7 +78,7 @@ def decode(path: Path) -> Pcm:
         with open(path, "rb") as file:
             segment = AudioSegment.from_file(file, format=kind)
         segment = segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-    except (CouldntDecodeError, OSError, ValueError, IndexError) as exc:
+    except Exception as exc:  # CouldntDecodeError, OSError, and what pydub's parsers meet
         raise CatalogueError(f"{path.name}: cannot decode it ({_first_line(exc)})") from None
     pcm = np.frombuffer(segment.raw_data, dtype=np.int16).copy()
     if len(pcm) == 0:
@@ -96,7 +95,7 @@ def probe_seconds(path: Path) -> float:
 
     try:
         info = mediainfo_json(str(path))
-    except (OSError, ValueError) as exc:  # no ffprobe, or output that is not JSON
+    except Exception as exc:  # no ffprobe, output that is not JSON, an odd file
         raise CatalogueError(f"{path.name}: cannot probe it ({_first_line(exc)})") from None
     streams = [s for s in info.get("streams", ()) if s.get("codec_type") == "audio"]
     if not streams:
