@@ -133,7 +133,12 @@ class CallMedia:
         self.ended = False
 
     def other(self, user: str) -> str:
-        return self.users[1] if user == self.users[0] else self.users[0]
+        """The other party; ValueError for someone who is not a party."""
+        if user == self.users[0]:
+            return self.users[1]
+        if user == self.users[1]:
+            return self.users[0]
+        raise ValueError(f"{user!r} is not a party to call {self.id}")
 
     # --- signaling -------------------------------------------------------------------------
 
@@ -188,7 +193,9 @@ class CallMedia:
     # --- props -----------------------------------------------------------------------------
 
     def set_voice(self, user: str, transform: VoiceTransform | None) -> None:
-        """What is done to ``user``'s voice before the other party hears it (None: nothing)."""
+        """What is done to ``user``'s voice before the other party hears it (None: nothing).
+        ValueError for someone who is not a party."""
+        self.other(user)
         direction = self.audio[user]
         if transform is not None:
             direction.decode().transform = transform
@@ -198,7 +205,8 @@ class CallMedia:
 
     def mix_in(self, user: str, source: MixIn) -> None:
         """Add ``source`` to what ``user`` hears until it ends (one reader per listener:
-        a sound both parties hear is two sources)."""
+        a sound both parties hear is two sources). ValueError for someone who is not a
+        party."""
         if not self.ended:
             self.audio[self.other(user)].decode().mix_ins.append(source)
             self._settle()

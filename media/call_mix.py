@@ -67,15 +67,26 @@ class DecodedPath:
         self.ticks += 1
         pcm = self._voice()
         if self.transform is not None:
-            pcm = np.asarray(self.transform.process(pcm), dtype=np.int16)
+            try:
+                pcm = np.asarray(self.transform.process(pcm), dtype=np.int16).reshape(
+                    FRAME_SAMPLES)
+            except Exception:
+                # A failing effect is dropped (logged once), not retried 50 times a second;
+                # the voice goes on as it came.
+                log.exception("voice transform %r failed: removed", self.transform)
+                self.transform = None
         if self.mix_ins:
             total = pcm.astype(np.int32)
             for mix_in in list(self.mix_ins):
-                frame = mix_in.read()
+                try:
+                    frame = mix_in.read()
+                    if frame is not None:
+                        total += np.asarray(frame, dtype=np.int32).reshape(FRAME_SAMPLES)
+                except Exception:
+                    log.exception("mix-in %r failed: removed", mix_in)
+                    frame = None
                 if frame is None:
                     self.mix_ins.remove(mix_in)
-                    continue
-                total += np.asarray(frame, dtype=np.int32).reshape(FRAME_SAMPLES)
             pcm = np.clip(total, -32768, 32767).astype(np.int16)
         dbov = min(127, max(0, round(-rms_dbfs(pcm))))
         return self.encoder.encode(pcm), (dbov < 127, dbov)

@@ -275,3 +275,38 @@ async def test_offers_refused_with_a_clear_code(engine: MediaEngine) -> None:
             await bob.close()
     finally:
         await peer.close()
+
+
+class Broken:
+    """An effect that fails, and a mix-in of the wrong size."""
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        raise RuntimeError("effect bug")
+
+    def read(self) -> np.ndarray:
+        return np.zeros(10, dtype=np.int16)
+
+
+async def test_a_failing_effect_or_mix_in_is_dropped_and_the_call_goes_on(
+    engine: MediaEngine,
+) -> None:
+    call = active_call()
+    ann, bob = tone_peer(CALLER_HZ), tone_peer(CALLEE_HZ)
+    try:
+        await dial(engine, call, "ann", ann)
+        await dial(engine, call, "bob", bob)
+        media = engine.call_media(call.id)
+        assert media is not None
+        with pytest.raises(ValueError):
+            media.mix_in("eve", Broken())
+        media.set_voice("ann", Broken())
+        media.mix_in("ann", Broken())
+        assert media.decoded("ann") and media.decoded("bob")
+        await wait_for(lambda: not media.decoded("ann") and not media.decoded("bob"), 5.0)
+        assert media.clock.errors == 0
+        await asyncio.sleep(0.3)
+        await wait_recorded([ann, bob], 1.0)
+        assert levels_db(bob, [CALLER_HZ])[CALLER_HZ] > HEARD_DB
+        assert levels_db(ann, [CALLEE_HZ])[CALLEE_HZ] > HEARD_DB
+    finally:
+        await close_all([ann, bob])
