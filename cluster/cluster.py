@@ -334,6 +334,8 @@ class Cluster:
                 self._owned.discard(room_id)
             await self._announce_takeover(room_id)
         await self.store.redis.delete(owned_key)
+        await self._rooms_presence_lost(dead)
+        # Calls after rooms (a seat's grace must not wait for them).
         if self.call_media is not None:
             await self.call_media.recover(dead)
         # Also for this node's own id at start: what an earlier life left behind goes.
@@ -342,6 +344,9 @@ class Cluster:
                 await hook(dead)
             except Exception:
                 log.exception("cleaning up after node %s failed", dead)
+
+    async def _rooms_presence_lost(self, dead: str) -> None:
+        """Report the members connected through a dead node disconnected from their rooms."""
         entries = await self.nodes.take_presence(dead)
         if not entries or self.on_presence_lost is None:
             return
