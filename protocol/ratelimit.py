@@ -1,4 +1,5 @@
-"""A token bucket for per-connection request rates. Pure: the caller passes `now`."""
+"""Token buckets for request rates (per connection, per user) and for refused frames.
+Pure: the caller passes `now`."""
 
 from __future__ import annotations
 
@@ -29,3 +30,11 @@ class TokenBucket:
             self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket has refilled by `now`: it is then no different from a new one
+        (a table of buckets may forget it)."""
+        if self._last is None:
+            return True
+        refill = max(0.0, now - self._last) * self.rate
+        return self._tokens + refill >= self.burst - 1e-9

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
+import socket
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +26,11 @@ log = logging.getLogger(__name__)
 SEND_BUFFER_LIMIT = 1024 * 1024
 CLOSE_TOO_SLOW = 1008
 CLOSE_REPLACED = 4000
+# Seconds beyond websockets' own closing handshake timeout that a close may take: a client
+# that does not read its socket blocks the close frame's write itself, so then the transport
+# is aborted (docs/security.md); its handler ends and the member goes through the normal
+# disconnect.
+CLOSE_GRACE = 1.0
 
 _ids = itertools.count(1)
 # Connection ids go to other nodes (`_joined {conn}`): a restarted node with the same node id
@@ -51,6 +59,9 @@ class Connection:
     joined_at: dict[str, int] = field(default_factory=dict)
     _closing_task: asyncio.Task[None] | None = None
     send_limit: int = SEND_BUFFER_LIMIT
+    # Since when (loop time) the client has left more unread than websockets lets a write
+    # wait for (the gateway's stall check closes it after a while); None: it reads.
+    stalled_since: float | None = None
 
     @classmethod
     def new(cls, ws: ServerConnection, node_id: str,
@@ -71,7 +82,29 @@ class Connection:
             return
         self.closing = True
         # Kept referenced until done; never cancelled with the connection's other work.
-        self._closing_task = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
+        self._closing_task = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        # websockets writes the close frame, then waits for its buffer to drain before its
+        # own timeout starts: for a client that stopped reading that wait never ends.
+        limit = (self.ws.close_timeout or 0.0) + CLOSE_GRACE
+        try:
+            await asyncio.wait_for(self.ws.close(code, reason), limit)
+        except Exception:  # timed out, or the transport failed under it: cut it
+            log.info("aborting %s (%s): the close could not be sent in time", self.id,
+                     self.user)
+            abort(self.ws)
+
+
+def abort(ws: ServerConnection) -> None:
+    """Drop the TCP connection now, the unsent bytes with it: a reset (SO_LINGER 0) rather
+    than a close, which would leave them queued in the kernel for a reader that never reads."""
+    transport = ws.transport
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def send_all(connections: Iterable[Connection], data: bytes | str) -> tuple[int, int]:

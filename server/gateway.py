@@ -7,9 +7,11 @@ its user is no longer connected to start their grace).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 
@@ -19,7 +21,7 @@ from websockets.http11 import Request, Response
 
 from protocol import codec
 from server import http
-from server.connection import SEND_BUFFER_LIMIT, Connection
+from server.connection import CLOSE_TOO_SLOW, SEND_BUFFER_LIMIT, Connection
 from server.delivery import Delivery
 from server.handlers.table import HandlerTable
 from server.metrics import CONTENT_TYPE, Exposition, Metrics
@@ -36,6 +38,14 @@ StreamRoute = Callable[[ServerConnection, Request, str], Awaitable[Response] | N
 MAX_FRAME = codec.MAX_FRAME
 # A closing handshake with a client that no longer reads must not hold a shutdown for long.
 CLOSE_TIMEOUT = 5.0
+# A connection that has not said hello in time is closed with this code (docs/security.md).
+CLOSE_NO_HELLO = 1008
+CLOSE_GOING_AWAY = 1001
+# A client leaving more unread than websockets lets a write wait for blocks every later
+# write to it, its keepalive ping included (which then never times out): checked this often
+# (seconds), and closed once it has not caught up for STALL_TIMEOUT seconds.
+STALL_CHECK = 5.0
+STALL_TIMEOUT = 30.0
 
 
 class Gateway:
@@ -61,7 +71,10 @@ class Gateway:
         # Streamed GETs (server/streams.py): each takes its path or passes (None).
         self.routes = list(routes)
         self.connections: set[Connection] = set()
+        # Open connections per client address (--max-connections-per-address).
+        self.per_address: Counter[str] = Counter()
         self.server: Server | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.stopping = False
         self.exposition = Exposition(self.metrics, rooms=lambda: len(self.delivery.rooms),
                                      media=lambda: self.media)
@@ -91,10 +104,18 @@ class Gateway:
             close_timeout=CLOSE_TIMEOUT,
             server_header=f"voiceroom/{VERSION}",
         )
+        self._watch = asyncio.create_task(self._watch_stalls(), name="stalled-clients")
 
     async def stop(self) -> None:
         """Refuse new work, close every client with 1001, wait for the handlers."""
         self.stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        # Our close first: for a client that no longer reads it ends in an abort, where
+        # websockets' own would wait for its buffer to drain.
+        for conn in list(self.connections):
+            conn.close(CLOSE_GOING_AWAY, "server stopping")
         if self.server is not None:
             self.server.close(close_connections=True)
             await self.server.wait_closed()
@@ -111,6 +132,11 @@ class Gateway:
             if len(self.connections) >= self.settings.max_connections:
                 self.metrics.connections_refused += 1
                 return http.response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+            cap = self.settings.max_connections_per_address
+            if cap and self.per_address[client_address(ws)] >= cap:
+                self.metrics.connections_refused += 1
+                return http.response(HTTPStatus.TOO_MANY_REQUESTS,
+                                     "too many connections from your address\n")
             return None  # upgrade
         if path == "/healthz":
             if self.stopping:
@@ -136,23 +162,58 @@ class Gateway:
 
     async def _handle(self, ws: ServerConnection) -> None:
         conn = Connection.new(ws, self.settings.node_id, self.send_limit)
-        bucket = self.requests.bucket()
+        allowance = self.requests.allowance()
+        address = client_address(ws)
         self.connections.add(conn)
+        self.per_address[address] += 1
         self.metrics.connections_open += 1
         self.metrics.connections_total += 1
+        # A socket that never says hello must not hold its slot for ever.
+        hello_due = asyncio.get_running_loop().call_later(
+            self.settings.hello_timeout, self._hello_due, conn)
         try:
             async for frame in ws:
                 if conn.closing:
-                    break
-                await self.requests.on_frame(conn, bucket, frame)
+                    # Skipped until the closing handshake ends the loop (a return here would
+                    # let websockets close with 1000 before our code goes out).
+                    continue
+                await self.requests.on_frame(conn, allowance, frame)
         except ConnectionClosed:
             pass
         finally:
+            hello_due.cancel()
             self.connections.discard(conn)
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
             self.metrics.connections_open -= 1
             for task in list(conn.offers):
                 task.cancel()
             await self._connection_closed(conn)
+
+    async def _watch_stalls(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(STALL_CHECK)
+            now = loop.time()
+            for conn in list(self.connections):
+                if conn.closing:
+                    continue
+                transport = conn.ws.transport
+                if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+                    conn.stalled_since = None
+                elif conn.stalled_since is None:
+                    conn.stalled_since = now
+                elif now - conn.stalled_since >= STALL_TIMEOUT:
+                    log.warning("closing %s (%s): it has not read its socket for %.0f s",
+                                conn.id, conn.user, now - conn.stalled_since)
+                    self.metrics.slow_clients_closed += 1
+                    conn.close(CLOSE_TOO_SLOW, "too slow")
+
+    def _hello_due(self, conn: Connection) -> None:
+        if not conn.authenticated:
+            log.debug("closing %s: no hello within %g s", conn.id, self.settings.hello_timeout)
+            conn.close(CLOSE_NO_HELLO, "no hello in time")
 
     async def _connection_closed(self, conn: Connection) -> None:
         """Forget the connection, then let each feature act on its going (the rooms its user
@@ -164,3 +225,11 @@ class Gateway:
             except Exception:
                 log.exception("closing %s (%s): %s failed", conn.id, conn.user,
                               getattr(closer, "__qualname__", closer))
+
+
+def client_address(ws: ServerConnection) -> str:
+    """The client's IP address (the per-address bound counts by it)."""
+    peer = ws.remote_address
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)

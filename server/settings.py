@@ -35,6 +35,8 @@ DEFAULT_PORT = 8765
 DEFAULT_RATE = 20.0
 DEFAULT_BURST = 40
 DEFAULT_MAX_CONNECTIONS = 10_000
+# Seconds a new websocket has to say hello before it is closed (1008).
+DEFAULT_HELLO_TIMEOUT = 10.0
 # Repository root: the default web/ folder lives beside the packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = REPO_ROOT / "web"
@@ -56,6 +58,8 @@ class Settings:
     burst: int = DEFAULT_BURST
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     # Bounds against abuse (docs/security.md names each and what it protects).
+    hello_timeout: float = DEFAULT_HELLO_TIMEOUT
+    max_connections_per_address: int = 0  # 0: no bound (every local client shares 127.0.0.1)
     max_rooms_per_host: int = DEFAULT_MAX_ROOMS_PER_HOST
     offers_in_flight: int = DEFAULT_OFFERS_IN_FLIGHT
     max_candidates: int = MAX_REMOTE_CANDIDATES
@@ -72,6 +76,8 @@ class Settings:
     # Catalogues of props (WAV/MP3/Ogg files): sounds (default: the built-in set) and music.
     sounds: Path | None = None
     music: Path | None = None
+    # Where recordings are written (start_recording); None: recording is off.
+    recordings: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.node_id:
@@ -142,6 +148,13 @@ def _networks(text: str) -> tuple[str, ...]:
     except ValueError:
         raise ValueError("must be address ranges like 10.0.0.0/8,fd00::/8") from None
     return ranges
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text, "an integer >= 0")
+    if value < 0:
+        raise ValueError("must be an integer >= 0")
+    return value
 
 
 def _redis_url(text: str) -> str:
@@ -234,6 +247,10 @@ OPTIONS: tuple[_Option, ...] = (
             f"(default {DEFAULT_BURST})", "N"),
     _Option("max_connections", "--max-connections", _positive_int, f"open websockets at most "
             f"(default {DEFAULT_MAX_CONNECTIONS})", "N"),
+    _Option("hello_timeout", "--hello-timeout", _positive_float, "seconds a new connection has "
+            f"to say hello (default {DEFAULT_HELLO_TIMEOUT:g})", "SECONDS"),
+    _Option("max_connections_per_address", "--max-connections-per-address", _non_negative_int,
+            "open websockets per client address (default 0: no bound)", "N"),
     _Option("max_rooms_per_host", "--max-rooms-per-host", _positive_int, "rooms one user may "
             f"host at once (default {DEFAULT_MAX_ROOMS_PER_HOST})", "N"),
     _Option("offers_in_flight", "--offers-in-flight", _positive_int, "webrtc_offers of one "
@@ -258,6 +275,8 @@ OPTIONS: tuple[_Option, ...] = (
             "(default: the built-in sounds)", "DIR"),
     _Option("music", "--music", _folder, "folder of WAV, MP3 or Ogg music tracks for "
             "play_music (default: none)", "DIR"),
+    _Option("recordings", "--recordings", _folder, "folder for room recordings "
+            "(start_recording; default: recording is off)", "DIR"),
     _Option("log_level", "--log-level", _log_level, "DEBUG, INFO, WARNING or ERROR "
             "(default INFO: what happens to rooms; DEBUG adds sockets and ICE)", "LEVEL"),
     _Option("log_format", "--log-format", _log_format, "text, or json: one JSON object a "

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.schema import CreateRoom, ListMembers, ListRooms, WebrtcOffer
+from protocol.schema import Chat, CreateRoom, ListMembers, ListRooms, WebrtcOffer
 from rooms.machine import ROOM_COMMANDS
 from rooms.members import list_members
 from rooms.model import Room
@@ -69,6 +69,12 @@ class RoomHandlers:
         # reply: the delivery keeps it from before the command runs (see server.delivery).
         conn, command = request.conn, request.command
         room_id = getattr(command, "room", None)  # None: create_room, which names none yet
+        if isinstance(command, Chat) and command.room not in conn.rooms:
+            # Only the connection that joined speaks in the room (docs/security.md): a user's
+            # other sockets cannot multiply their chat. The room's own refusals come first.
+            await self.service.check_offer(actor_of(conn), command.room)
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM,
+                                "this connection has not joined the room; join_room first")
         in_flight = self.delivery.begin(conn, room_id)
         try:
             outcome = await self.service.execute(actor_of(conn), command)
