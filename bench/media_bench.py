@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,15 +67,19 @@ class PeerProc:
     ready: dict[str, Any]
 
     async def stats(self) -> dict[str, Any]:
+        return await self.ask("stats")
+
+    async def ask(self, command: str) -> dict[str, Any]:
+        """Send a command line (`stats`, `trace`) and read the JSON line it answers."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(b"stats\n")
+        self.proc.stdin.write(command.encode() + b"\n")
         await self.proc.stdin.drain()
         while True:
             line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
             if not line:
                 raise RuntimeError("peer process ended")
-            if line.startswith("stats "):
-                result: dict[str, Any] = json.loads(line[6:])
+            if line.startswith(command + " "):
+                result: dict[str, Any] = json.loads(line[len(command) + 1:])
                 return result
 
     def cpu(self) -> float:
@@ -84,11 +88,12 @@ class PeerProc:
 
 @contextlib.asynccontextmanager
 async def media_peers(url: str, *, rooms: int, talkers: int, silent: int, listeners: int,
-                      prefix: str = "w0", cpu: str | None = None) -> AsyncIterator[PeerProc]:
+                      prefix: str = "w0", cpu: str | None = None,
+                      extra: Sequence[str] = ()) -> AsyncIterator[PeerProc]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.media_peers", "--url", url, "--rooms", str(rooms),
         "--talkers", str(talkers), "--silent", str(silent), "--listeners", str(listeners),
-        "--prefix", prefix,
+        "--prefix", prefix, *extra,
         cwd=REPO_ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -24,6 +24,7 @@ import json
 import signal
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,10 @@ class Peers:
         self.rooms: list[str] = []
         self._clock: asyncio.Task[None] | None = None
         self.sent = 0
+        # --trace: when the first listener got each payload (monotonic, the recent ones).
+        self.tracing = False
+        self.traced = False
+        self.trace: dict[int, float | None] = {}
 
     async def peer(self, user: str, room: str | None, freq: float | None, publish: bool,
                    client: VoiceClient | None = None) -> Peer:
@@ -86,9 +91,19 @@ class Peers:
         prefer_opus(transceiver)
         peer = Peer(user, client, pc)
 
+        trace = self.trace if self.tracing and not publish and not self.traced else None
+        if trace is not None:
+            self.traced = True  # the first listener's arrivals only
+
         def count(seq: int, payload: bytes, level: Any) -> None:
             peer.received += 1
             peer.received_bytes += len(payload)
+            if trace is not None:
+                # The same mix packet reaches every node's listeners with the same bytes:
+                # arrival times of one payload compare nodes (bench/audience.py).
+                key = zlib.crc32(payload) ^ (len(payload) << 32)
+                # A payload seen twice in a trace cannot be matched: left out (None).
+                trace[key] = None if key in trace else time.monotonic()
 
         tap_receiver(transceiver.receiver, count)
         await pc.setLocalDescription(await pc.createOffer())
@@ -125,15 +140,22 @@ class Peers:
             await client.take_seat(room, seat)
             await self.peer(user, room, freq, True, client=client)
 
+        await self.listeners(room, prefix, listeners)
+        return room
+
+    async def listeners(self, room: str, prefix: str, count: int) -> None:
+        """``count`` listeners join ``room`` (created here or elsewhere) and offer recvonly."""
+        if room not in self.rooms:
+            self.rooms.append(room)
+
         async def listener(i: int) -> None:
             user = f"{prefix}-l{i}"
             client = await VoiceClient.connect(self.url, user=user, name=user, reconnect=False)
             await client.join_room(room)
             await self.peer(user, room, None, False, client=client)
 
-        for start in range(0, listeners, 10):  # a few at a time: ICE gathering is slow-ish
-            await asyncio.gather(*(listener(i) for i in range(start, min(listeners, start + 10))))
-        return room
+        for start in range(0, count, 10):  # a few at a time: ICE gathering is slow-ish
+            await asyncio.gather(*(listener(i) for i in range(start, min(count, start + 10))))
 
     async def connected(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -195,14 +217,23 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--silent", type=int, default=7)
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--prefix", default="w0")
+    parser.add_argument("--join", metavar="ROOM",
+                        help="listeners only, joining this existing room (on any node)")
+    parser.add_argument("--trace", action="store_true",
+                        help="keep the first listener's arrival times (the `trace` command)")
     args = parser.parse_args(argv)
     peers = Peers(args.url)
+    peers.tracing = args.trace
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        for r in range(args.rooms):
-            await peers.room(f"{args.prefix}r{r}", args.talkers, args.silent, args.listeners)
+        if args.join:
+            await peers.listeners(args.join, args.prefix, args.listeners)
+        else:
+            for r in range(args.rooms):
+                await peers.room(f"{args.prefix}r{r}", args.talkers, args.silent,
+                                 args.listeners)
         await peers.connected()
         peers.start()
         emit("ready", peers.stats())
@@ -213,6 +244,9 @@ async def main(argv: list[str] | None = None) -> int:
             while line := await reader.readline():
                 if line.strip() == b"stats":
                     emit("stats", peers.stats())
+                elif line.strip() == b"trace":
+                    emit("trace", {str(k): t for k, t in peers.trace.items()})
+                    peers.trace.clear()
             stop.set()
 
         task = asyncio.ensure_future(commands())
