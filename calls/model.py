@@ -85,6 +85,8 @@ class CallState:
     """The apps whose connections of the callee ring (the policy's `rings_in` for the
     caller's app, fixed when the call is placed)."""
     ring_deadline: float | None = None
+    effects: tuple[tuple[str, str], ...] = ()
+    """(user, voice effect) of each party whose effect is not `none` (calls/props.py)."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -109,6 +111,9 @@ class CallState:
     def users(self) -> tuple[str, str]:
         return self.caller.user, self.callee.user
 
+    def effect_of(self, user: str) -> str:
+        return dict(self.effects).get(user, "none")
+
     @property
     def live(self) -> bool:
         """Not ended: ringing or active."""
@@ -125,7 +130,7 @@ class CallState:
     # -- forms -----------------------------------------------------------------------------
 
     def wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "id": self.id,
             "state": self.state.value,
             "video": self.video,
@@ -137,6 +142,9 @@ class CallState:
             "started_at": self.started_at,
             "reason": None if self.reason is None else self.reason.value,
         }
+        if self.effects:  # once a party took a voice effect (docs/protocol.md "Props")
+            wire["effects"] = dict(self.effects)
+        return wire
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, as plain JSON/MessagePack data (for the stores)."""
@@ -145,6 +153,7 @@ class CallState:
         out["kind"] = self.kind.value
         out["reason"] = None if self.reason is None else self.reason.value
         out["rings_in"] = list(self.rings_in)
+        out["effects"] = [list(pair) for pair in self.effects]
         return out
 
     @classmethod
@@ -162,4 +171,5 @@ class CallState:
             reason=None if data.get("reason") is None else EndReason(data["reason"]),
             rings_in=tuple(data.get("rings_in") or ()),
             ring_deadline=data.get("ring_deadline"),
+            effects=tuple((str(user), str(effect)) for user, effect in data.get("effects") or ()),
         )

@@ -25,7 +25,7 @@ from media.calls import CallEngine
 from media.catalogue import Catalogue
 from media.inbound import Inbound
 from media.offer_policy import OfferPolicy
-from media.props import MusicEnded, PropsMix
+from media.props import MusicEnded, PropsMix, follow_call, play_call_sound
 from media.session import LevelsCallback, Output, RoomMixSession
 from media.stats import Histogram, SessionStats, node_histograms, node_stats, retire
 from media.taps import MixTap
@@ -261,15 +261,33 @@ class MediaEngine:
         """Answer a party's full offer for an active ``call``; replaces their previous
         connection. ProtocolError ``no_such_call`` (not a party, the call ended, here or
         meanwhile), ``forbidden`` (still ringing), ``bad_request`` (field ``sdp``)."""
-        return await self.calls.offer(call, user, sdp)
+        answer = await self.calls.offer(call, user, sdp)
+        self._follow_call_props(call)
+        return answer
 
     def call_changed(self, call: CallState) -> asyncio.Task[None]:
         """Follow a call's new state (an ended call: both connections closed)."""
+        self._follow_call_props(call)
         return self.calls.changed(call)
 
     def end_call(self, call_id: str) -> asyncio.Task[None]:
         """Stop a call's media at once; the task finishes when its connections are closed."""
         return self.calls.end(call_id)
+
+    def play_call_sound(self, call_id: str, sound_id: str) -> bool:
+        """Mix a catalogue sound, once, into what each party of the call hears (False: no
+        media here for the call, or no such sound)."""
+        media = self.calls.media(call_id)
+        sound = self.catalogue.sounds.get(sound_id) if self.catalogue is not None else None
+        if media is None or sound is None:
+            return False
+        play_call_sound(media, sound.samples)
+        return True
+
+    def _follow_call_props(self, call: CallState) -> None:
+        media = self.calls.media(call.id)
+        if media is not None and call.live:
+            follow_call(media, call)
 
     def call_media(self, call_id: str) -> CallMedia | None:
         """A call's media on this node, where props put voice effects and sounds."""

@@ -30,8 +30,10 @@ from audio.constants import FRAME_SAMPLES
 from audio.effects import VoiceEffect, make_effect
 from audio.mixer import Pcm
 from audio.overlay import MAX_INPUTS, Music, Overlay
+from calls.model import CallState
+from media.call_media import CallMedia
 from media.catalogue import Catalogue, CatalogueError
-from rooms.propstate import RoomProps
+from rooms.propstate import NO_EFFECT, RoomProps
 
 log = logging.getLogger(__name__)
 
@@ -200,3 +202,43 @@ class PropsMix:
             levels = {k: v for k, v in levels.items() if not k.startswith("\x00")}
         self.overlay.update_voices(levels)
         return levels
+
+
+# --- calls ------------------------------------------------------------------------------------
+# A call's media (media/call_media.py) takes a voice transform per party and mix-ins per
+# listener; either one takes that direction off forwarding onto its decoded path. Music is
+# never mixed into a call.
+
+
+def follow_call(media: CallMedia, call: CallState) -> None:
+    """Give each party the voice effect the call's state names (a fresh effect stream when it
+    changes; none: the direction goes back to forwarding once nothing else is mixed in)."""
+    for user in media.users:
+        wanted = call.effect_of(user)
+        decoded = media.audio[user].decoded
+        current = decoded.transform if decoded is not None else None
+        if getattr(current, "name", NO_EFFECT) != wanted:
+            media.set_voice(user, None if wanted == NO_EFFECT else make_effect(wanted))
+
+
+class SoundFeed:
+    """One listener's reading of a sound (a call's MixIn): the next frame until it ends."""
+
+    def __init__(self, samples: Pcm) -> None:
+        self._samples = samples
+        self._pos = 0
+
+    def read(self) -> Pcm | None:
+        chunk = self._samples[self._pos : self._pos + FRAME_SAMPLES]
+        if len(chunk) == 0:
+            return None
+        self._pos += FRAME_SAMPLES
+        if len(chunk) < FRAME_SAMPLES:
+            chunk = np.concatenate((chunk, np.zeros(FRAME_SAMPLES - len(chunk), np.int16)))
+        return chunk
+
+
+def play_call_sound(media: CallMedia, samples: Pcm) -> None:
+    """Both parties hear the sound once, whoever played it."""
+    for user in media.users:
+        media.mix_in(user, SoundFeed(samples))

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 VERSIONS_KEPT = 100_000
 
 Publish = Callable[[UserBatch], Awaitable[None]]
+# A feature following every batch delivered on this node, after its frames went out (props:
+# the node holding a call's media mixes in a `sound_played`). It must not block.
+Follower = Callable[[UserBatch], None]
 
 
 class UserDelivery:
@@ -44,6 +47,7 @@ class UserDelivery:
         self.media: Any | None = None
         self._publish: Publish | None = None
         self._versions: OrderedDict[str, int] = OrderedDict()
+        self.followers: list[Follower] = []
 
     def attach(self, *, media: Any | None = None, publish: Publish | None = None) -> None:
         """The media engine (follows calls) and, with a cluster, how personal batches reach
@@ -81,6 +85,11 @@ class UserDelivery:
                 self._send(recipients, event.wire)
         if call is not None and self.media is not None:
             self._follow_media(batch)
+        for follower in self.followers:
+            try:
+                follower(batch)
+            except Exception:
+                log.exception("a follower of a user batch failed")
 
     def _follow_media(self, batch: UserBatch) -> None:
         call = batch.call

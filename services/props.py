@@ -8,7 +8,10 @@ after a version conflict announces the same draw.
 
 Where the state lives: effects and music are part of the room (`Room.props`, committed through
 `RoomService.update` like any room change), so every node sees them and the room's media owner
-follows them; sounds, dice and cards are events only.
+follows them; sounds, dice and cards are events only. In a call, a party's effect is part of
+the call (`CallState.effects`, committed with the call's version check: every node sees the
+change and the call's media follows it), and the props events go to both parties as a
+personal batch (they carry the call's id, not its state), which reaches every node.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from calls import props as call_rules
+from calls.machine import Recipients
 from props.games import RandBelow, draw_card, roll_dice
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import (
@@ -31,6 +36,9 @@ from protocol.schema import (
 from rooms import props as rules
 from rooms.model import Room
 from rooms.values import SYSTEM, Actor, Outcome
+from store.base import Conflict
+from store.calls import CallStore
+from store.user_events import UserBatch, UserEvent
 
 Step = Callable[[Room, Actor, float], Outcome]
 
@@ -55,13 +63,19 @@ class RoomUpdates(Protocol):
 
 RoomProp = SetVoiceEffect | PlaySound | RollDice | DrawCard | PlayMusic | StopMusic \
     | SetMusicVolume
+CallProp = SetVoiceEffect | PlaySound | RollDice | DrawCard
+# A call changed this many times under one effect is too busy: the client may retry.
+MAX_ATTEMPTS = 50
 
 
 class PropsService:
     def __init__(self, rooms: RoomUpdates, catalogue: Catalogue, *,
+                 calls: CallStore | None = None, node_id: str = "",
                  randbelow: RandBelow = secrets.randbelow) -> None:
         self.rooms = rooms
         self.catalogue = catalogue
+        self.calls = calls
+        self.node_id = node_id
         self.randbelow = randbelow
 
     def list_sounds(self) -> dict[str, Any]:
@@ -118,6 +132,50 @@ class PropsService:
             field = "count" if isinstance(command, RollDice) else "deck"
             raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc), field=field) from None
         return "card", card, {"card": card}
+
+    async def in_call(self, actor: Actor, call_id: str, command: CallProp
+                      ) -> tuple[dict[str, Any], list[UserBatch]]:
+        """Apply a prop to a call: the reply and the batches to deliver, in order (the call's
+        new state, if the effect changed it, then the props event for both parties)."""
+        self.check_catalogue(command)
+        if self.calls is None:
+            raise ProtocolError(ErrorCode.NO_SUCH_CALL, f"no call {call_id!r}", field="call")
+        if isinstance(command, SetVoiceEffect):
+            return await self._call_effect(actor, call_id, command.effect.value)
+        stored = await self.calls.load(call_id)
+        call = call_rules.check_party(stored.call if stored else None, call_id, actor.user)
+        if isinstance(command, PlaySound):
+            data: dict[str, Any] = {"user": actor.user, "sound": command.sound}
+            reply: dict[str, Any] = {}
+            kind = "sound_played"
+        else:
+            name, result, reply = self.draw(command)
+            data = {"user": actor.user, "name": actor.name, "game": name, "result": result}
+            kind = "game_event"
+        return reply, [self._to_parties(call.users, call_rules.event(kind, call_id, data))]
+
+    async def _call_effect(self, actor: Actor, call_id: str, effect: str
+                           ) -> tuple[dict[str, Any], list[UserBatch]]:
+        assert self.calls is not None
+        for _ in range(MAX_ATTEMPTS):
+            stored = await self.calls.load(call_id)
+            call = call_rules.check_party(stored.call if stored else None, call_id, actor.user)
+            changed = call_rules.with_effect(call, actor.user, effect)
+            batches = []
+            if changed is not None:
+                try:
+                    after = await self.calls.commit(stored, changed, [])
+                except Conflict:
+                    continue  # the call moved on meanwhile: look again
+                batches.append(UserBatch.of_call(after.call, after.version, [], self.node_id))
+            told = call_rules.event("voice_effect", call_id,
+                                    {"user": actor.user, "effect": effect})
+            return {}, [*batches, self._to_parties(call.users, told)]
+        raise ProtocolError(ErrorCode.INTERNAL, "the call is too busy; try again")
+
+    @staticmethod
+    def _to_parties(users: tuple[str, str], wire: dict[str, Any]) -> UserBatch:
+        return UserBatch([UserEvent(wire, Recipients(frozenset(users)))])
 
     async def music_ended(self, room_id: str, play: int) -> Outcome | None:
         """The media owner's report that play `play` of the room's music ended (ran out, or

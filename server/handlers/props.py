@@ -2,9 +2,11 @@
 `list_music`, `play_music`, `stop_music`, `set_music_volume`, `roll_dice`, `draw_card`.
 
 A prop on a room goes through services.props (checks, draws) and the room's commit; its events
-go out through the one delivery like any room command's. This module also makes the media
-follow what is not room state: a `sound_played` on any node is played by the room's media owner
-(a delivery follower), and a track the media reports ended stops the room's music.
+go out through the one delivery like any room command's. A prop on a call goes through
+services.props too; its batches go out through the user delivery (to both parties, on any
+node). This module also makes the media follow what is not state: a `sound_played` is played
+by the node holding the room's (or the call's) media, whichever node it was played on, and a
+track the media reports ended stops the room's music.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import (
     DrawCard,
     ListMusic,
@@ -31,7 +32,9 @@ from rooms.model import Room
 from server.delivery import Delivery
 from server.handlers.rooms import actor_of
 from server.handlers.table import HandlerTable, Request
+from server.user_delivery import UserDelivery
 from services.props import PropsService, RoomProp
+from store.user_events import UserBatch
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +43,19 @@ ROOM_ONLY = (PlayMusic, StopMusic, SetMusicVolume)
 
 
 class PropsHandlers:
-    def __init__(self, props: PropsService, delivery: Delivery, *,
-                 media: Any | None = None, calls: Any | None = None) -> None:
+    def __init__(self, props: PropsService, delivery: Delivery, users: UserDelivery, *,
+                 media: Any | None = None) -> None:
         self.props = props
         self.delivery = delivery
+        self.users = users
         self.media = media  # media.engine.MediaEngine (plays sounds), or None
-        self.calls = calls  # the call props' way (services.calls), once calls take props
 
     def register(self, table: HandlerTable) -> None:
         table.register(ListSounds, self.list_sounds)
         table.register(ListMusic, self.list_music)
         table.register_all((*TARGETED, *ROOM_ONLY), self.prop)
         self.delivery.followers.append(self.follow)
+        self.users.followers.append(self.follow_calls)
 
     async def list_sounds(self, request: Request) -> None:
         request.ok(**self.props.list_sounds())
@@ -66,7 +70,11 @@ class PropsHandlers:
         else:
             kind, target = TargetKind.ROOM, command.room
         if kind is TargetKind.CALL:
-            await self._call_prop(request, target)
+            assert isinstance(command, TARGETED)
+            reply, batches = await self.props.in_call(actor_of(request.conn), target, command)
+            request.ok(**reply)
+            for batch in batches:
+                await self.users.deliver(batch)
             return
         conn = request.conn
         in_flight = self.delivery.begin(conn, target)
@@ -80,13 +88,6 @@ class PropsHandlers:
         finally:
             self.delivery.end(in_flight)
 
-    async def _call_prop(self, request: Request, call_id: str) -> None:
-        if self.calls is None:
-            # No call holds props on this server: to its parties there is no such call.
-            self.props.check_catalogue(request.command)
-            raise ProtocolError(ErrorCode.NO_SUCH_CALL, f"no call {call_id!r}")
-        await self.calls.prop(request, call_id)
-
     # --- the media follows ---------------------------------------------------------------------
 
     def follow(self, room_id: str, room: Room | None, events: Sequence[Event]) -> None:
@@ -96,6 +97,16 @@ class PropsHandlers:
         for event in events:
             if event.type is EventType.SOUND_PLAYED:
                 self.media.play_sound(room_id, str(event.data.get("sound")))
+
+    def follow_calls(self, batch: UserBatch) -> None:
+        """A batch for users on this node: the node holding a call's media plays its sounds."""
+        if self.media is None:
+            return
+        for event in batch.events:
+            wire = event.wire
+            call_id = wire.get("call")
+            if wire.get("type") == "sound_played" and isinstance(call_id, str):
+                self.media.play_call_sound(call_id, str(wire.get("sound")))
 
     def music_ended(self, room_id: str, play: int) -> None:
         """The media's report (on the room's media owner): that play of the music ended."""
