@@ -1,6 +1,7 @@
 """`python -m client`: rooms, people and calls from the command line, or a load test.
 
-Rooms (rooms, host, join), people (follow, friends, block, profile), calls (call, answer).
+Rooms (rooms, host, join), people (follow, friends, block, profile), calls (call, answer),
+random matching (match).
 
     python -m client --url ws://127.0.0.1:8765/ws --name Ada host --title "Evening talk"
     python -m client --name Bob join ROOM --request-mic
@@ -8,10 +9,11 @@ Rooms (rooms, host, join), people (follow, friends, block, profile), calls (call
     python -m client --name Ada follow bob
     python -m client --name Bob answer --record heard.wav
     python -m client --name Ada call bob --video --tone 440 --seconds 10
+    python -m client --name Cy --verified match --city same --tags jazz --tone 330 --next
     python -m client load --clients 50 --rooms 5 --duration 20
 
 Each subcommand is one `Command` entry in `COMMANDS` and one module (client/cli/rooms.py,
-host.py, join.py, people.py, calls.py; `load` is client/load/): a function adding its
+host.py, join.py, people.py, calls.py, match.py; `load` is client/load/): a function adding its
 flags and an async function running it, so a new flag is one `add_argument` in the right
 place, and a new mode (matching) one more module.
 Output is one line per event, flushed, so other programs can read it; when they stop
@@ -28,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from client import load
-from client.cli import calls, host, join, people, rooms
+from client.cli import calls, host, join, match, people, rooms
 from client.cli.explain import explain
 from client.cli.options import WS_PATH, add_connection_arguments
 from client.cli.output import format_event, format_seat, format_state, say
@@ -64,6 +66,8 @@ COMMANDS: list[Command] = [
             calls.run_call),
     Command("answer", "wait for calls and answer them", calls.add_answer_arguments,
             calls.run_answer),
+    Command("match", "meet someone at random (verified users): talk, then move on",
+            match.add_arguments, match.run),
     Command("load", "many clients with realistic churn; prints latencies and errors",
             load.add_arguments, load.run),
 ]
