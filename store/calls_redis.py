@@ -14,7 +14,7 @@ from typing import Any
 
 from calls.machine import CallEvent
 from calls.model import CallState
-from store import lua
+from store import lua, reads
 from store.base import Conflict
 from store.calls import NONE, StoredCall, UserSink, already_in_call, busy, slots
 from store.redis import RedisStore
@@ -38,22 +38,15 @@ class RedisCalls:
         await self.channel.close()
 
     async def load(self, call_id: str) -> StoredCall | None:
-        version, blob = await self.redis.hmget(self.keys.call(call_id), ["v", "b"])
+        version, blob = await self.store.script(reads.VERSIONED, [self.keys.call(call_id)], [])
         return _stored(version, blob)
 
     async def calls_of(self, user: str) -> list[StoredCall]:
-        ids = sorted(as_text(c) for c in await self.redis.smembers(self.keys.user_calls(user)))
-        if not ids:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for call_id in ids:
-            pipe.hmget(self.keys.call(call_id), ["v", "b"])
-        out = []
-        for version, blob in await pipe.execute():
-            stored = _stored(version, blob)
-            if stored is not None:
-                out.append(stored)
-        return out
+        flat = await self.store.script(reads.CALLS_OF, [self.keys.user_calls(user)],
+                                       [self.keys.call("")])
+        out = [_stored(version, blob) for version, blob in zip(flat[::2], flat[1::2],
+                                                                strict=True)]
+        return sorted((s for s in out if s is not None), key=lambda s: s.call.id)
 
     async def commit(self, old: StoredCall | None, new: CallState,
                      events: Sequence[CallEvent]) -> StoredCall:

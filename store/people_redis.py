@@ -9,13 +9,14 @@ the same atomic step; a pair changed meanwhile is read again and the rule applie
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from social.graph import Relations
 from social.profile import Profile
-from store import lua
+from store import lua, reads
 from store.keys import Keys
 from store.people import (
     Change,
@@ -38,9 +39,11 @@ class RedisPeople:
         self.store = store
         self.redis = store.redis
         self.keys: Keys = store.keys
+        self._locks: dict[tuple[str, ...], _PairLock] = {}
 
     async def profile(self, user: str) -> Profile | None:
-        return _profile(user, await self.redis.hgetall(self.keys.profile(user)))
+        flat = await self.store.script(reads.HGETALL, [self.keys.profile(user)], [])
+        return _profile(user, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def profiles(self, users: Sequence[str]) -> dict[str, Profile]:
         if not users:
@@ -80,11 +83,27 @@ class RedisPeople:
 
     async def _read_pair(self, x: str, y: str) -> tuple[int, Relations]:
         a, b = sorted((x, y))
-        version, blob = await self.redis.hmget(self.keys.pair(a, b), ["v", "b"])
+        version, blob = await self.store.script(reads.VERSIONED, [self.keys.pair(a, b)], [])
         data = unpack(blob) if blob else None
         return int(version or 0), relations_from_data(x, y, data)
 
     async def change_relations(self, x: str, y: str, change: Change[T]) -> tuple[Relations, T]:
+        # One change of a pair at a time on this node: only other nodes' changes can make the
+        # version check fail (as rooms are run one command at a time per node).
+        key = tuple(sorted((x, y)))
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = _PairLock()
+        lock.users += 1
+        try:
+            async with lock.lock:
+                return await self._change(x, y, change)
+        finally:
+            lock.users -= 1
+            if lock.users == 0:
+                del self._locks[key]
+
+    async def _change(self, x: str, y: str, change: Change[T]) -> tuple[Relations, T]:
         for _ in range(MAX_ATTEMPTS):
             version, before = await self._read_pair(x, y)
             after, result = change(before)
@@ -117,6 +136,14 @@ class RedisPeople:
 
     async def blocking(self, user: str) -> set[str]:
         return {as_text(u) for u in await self.redis.smembers(self.keys.blocking(user))}
+
+
+class _PairLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 def _profile(user: str, raw: Mapping[Any, Any] | None) -> Profile | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from store import reads
 from store.keys import Keys
 from store.redis import RedisStore
 from store.wire import as_text
@@ -63,6 +64,7 @@ def _entry(user: str, conn: str) -> str:
 
 class RedisPresence:
     def __init__(self, store: RedisStore) -> None:
+        self.store = store
         self.redis = store.redis
         self.keys: Keys = store.keys
         self.node_id = store.node_id
@@ -86,7 +88,8 @@ class RedisPresence:
         return bool(left)
 
     async def apps(self, user: str) -> frozenset[str]:
-        return frozenset(as_text(a) for a in await self.redis.hvals(self.keys.conns(user)))
+        apps = await self.store.script(reads.HVALS, [self.keys.conns(user)], [])
+        return frozenset(as_text(a) for a in apps)
 
     async def apps_of(self, users: Sequence[str]) -> dict[str, frozenset[str]]:
         if not users:

@@ -222,3 +222,27 @@ async def test_a_dead_nodes_connections_are_taken_away() -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_two_nodes_changing_one_pair_lose_nothing() -> None:
+    """Two nodes' stores (one Redis) follow in 20 apps each at once, both directions: the
+    version check makes the loser of each race read again; every follow lands."""
+    from store.people_redis import RedisPeople
+    from store.redis import RedisStore
+    from tests.support.redis import fresh_redis_url
+
+    url = fresh_redis_url()
+    one, two = RedisStore(url, "one"), RedisStore(url, "two")
+    try:
+        p1, p2 = RedisPeople(one), RedisPeople(two)
+        apps = [f"app{i}" for i in range(20)]
+        await asyncio.gather(*(
+            store.change_relations("ann", "bob", follow(user, app))
+            for app in apps for store, user in ((p1, "ann"), (p2, "bob"))))
+        relations = await p1.relations("ann", "bob")
+        assert all(relations.mutual(app) for app in apps)
+        for app in apps:
+            assert await p2.follows("bob", app) == ({"ann"}, {"ann"})
+    finally:
+        await one.close()
+        await two.close()
