@@ -138,6 +138,11 @@ export function applyCallEvent(s, ev, now) {
 }
 
 const HANDLERS = {
+  match_found(s, ev, now) {
+    // A random match (meet_state.js keeps the peer's card): ours and live at once.
+    if (sameCall(s.call, ev.call)) return [];
+    return becameActive(s, ev.call, now);
+  },
   call_incoming(s, ev) {
     if (sameCall(s.call, ev.call) || s.incoming.some((c) => c.id === ev.call.id)) return [];
     s.incoming.push(ev.call);
