@@ -89,6 +89,19 @@ class OggOpusPacket:
         self.tail = lacing + self.packet
         self.tail_reversed = self.tail.translate(_REVERSE_BITS)  # the CRC's input, once
 
+    @classmethod
+    def run(cls, packet: bytes, count: int, samples: int = FRAME_SAMPLES) -> OggOpusPacket:
+        """``count`` copies of a small ``packet`` on one page (a run of silence in a
+        recording): at most 255 of them, one lacing value each."""
+        if not 1 <= count <= 255 or not 0 < len(packet) < 255:
+            raise ValueError("a run is 1 to 255 packets of 1 to 254 bytes")
+        out = cls(packet, samples)
+        out.n_segments = count
+        out.samples = samples * count
+        out.tail = bytes((len(packet),)) * count + packet * count
+        out.tail_reversed = out.tail.translate(_REVERSE_BITS)
+        return out
+
 
 def _page(flags: int, granule: int, serial: int, sequence: int, packet: OggOpusPacket) -> bytes:
     header = _HEADER.pack(b"OggS", 0, flags, granule, serial, sequence, 0, packet.n_segments)

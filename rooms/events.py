@@ -37,6 +37,9 @@ class EventType(StrEnum):
     SOUND_PLAYED = "sound_played"
     MUSIC_STATE = "music_state"
     GAME_EVENT = "game_event"
+    # Recording (docs/protocol.md "Recording"; rooms.recording makes it).
+    RECORDING_CHANGED = "recording_changed"
+    RECORDING_ERROR = "recording_error"
     # Signals between server parts.
     JOINED = "_joined"
     """`{user, conn}`: that connection now receives the room; the user's others are replaced."""

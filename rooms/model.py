@@ -20,6 +20,7 @@ from protocol.schema import (
 )
 from rooms.propstate import EMPTY as NO_PROPS
 from rooms.propstate import RoomProps
+from rooms.recstate import Recording
 
 MODERATOR_ROLES = frozenset({Role.HOST, Role.ADMIN})
 
@@ -121,6 +122,8 @@ class Room:
     created_at: float = 0.0
     # Voice effects and music (rooms.propstate): replaced, never changed, so copies share it.
     props: RoomProps = NO_PROPS
+    # The recording running now (rooms.recording), or None; frozen, shared by copies.
+    recording: Recording | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class Room:
             self.seat_count, self.seat_mode, self.auto_chatroom_at,
             [seat.copy() for seat in self.seats], dict(self.members), set(self.admins),
             set(self.banned), list(self.queue), dict(self.invites), self.version,
-            self.created_at, self.props,
+            self.created_at, self.props, self.recording,
         )
 
     def role_of(self, user: str) -> Role | None:
@@ -237,6 +240,8 @@ class Room:
         }
         if not self.props.default:  # a version 1 room's state stays as it was
             state.update(self.props.state_wire())
+        if self.recording is not None:
+            state["recording"] = self.recording.wire()
         if user is not None and self.is_moderator(user):
             state["queue"] = self.queue_wire()
         return state
@@ -282,6 +287,8 @@ class Room:
         }
         if not self.props.default:  # most rooms have none: their blob stays as it was
             data["props"] = self.props.to_dict()
+        if self.recording is not None:
+            data["recording"] = self.recording.to_row()
         return data
 
     @classmethod
@@ -311,6 +318,7 @@ class Room:
             version=int(data["version"]),
             created_at=float(data["created_at"]),
             props=RoomProps.from_dict(data.get("props")),
+            recording=Recording.from_row(data.get("recording")),
         )
 
 
@@ -318,7 +326,7 @@ class Room:
 # fail here at import, not copy the wrong values.
 _ROOM_FIELDS = ("id", "title", "host", "host_name", "host_self_muted", "mode", "seat_count",
                 "seat_mode", "auto_chatroom_at", "seats", "members", "admins", "banned", "queue",
-                "invites", "version", "created_at", "props")
+                "invites", "version", "created_at", "props", "recording")
 if tuple(f.name for f in fields(Room)) != _ROOM_FIELDS or tuple(
         f.name for f in fields(Seat)) != ("index", "user", "name", "muted", "self_muted",
                                           "locked", "away"):

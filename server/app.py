@@ -22,6 +22,7 @@ from server.handlers.calls import CallHandlers
 from server.handlers.matching import MatchHandlers
 from server.handlers.people import PeopleHandlers
 from server.handlers.props import PropsHandlers
+from server.handlers.recording import build_recording
 from server.handlers.rooms import RoomHandlers
 from server.handlers.session import SessionHandlers
 from server.handlers.table import HandlerTable
@@ -129,6 +130,7 @@ class App:
     users: UserDelivery | None = None
     matching: MatchService | None = None
     listening: Any | None = None  # server.listening.ListenHub: the HTTP listeners
+    recordings: Any | None = None  # server.recording.Recordings: this node's recorders
     edge: Any | None = None  # server.edge.EdgeListeners with --redis: listeners of others' rooms
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -166,6 +168,8 @@ class App:
         if self.listening is not None:
             await self.listening.close()  # HTTP listeners' streams end (they are no websockets)
         await self.gateway.stop()
+        if self.recordings is not None:
+            await self.recordings.close()  # files get their last pages before the media goes
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -234,9 +238,13 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     MatchHandlers(matching, delivery.metrics).register(handlers)
     make_props(settings, service, delivery, users, call_store, engine).register(handlers)
     listening, listen_route = build_listening(settings.secret, service.get_room, engine, cluster)
-    gateway = Gateway(settings, delivery, handlers, media=engine, routes=[listen_route])
+    recordings, recording_route = build_recording(settings, service, delivery, engine, cluster,
+                                                  handlers)
+    gateway = Gateway(settings, delivery, handlers, media=engine,
+                      routes=[listen_route, recording_route])
     return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
-               users=users, listening=listening, edge=edge, matching=matching)
+               users=users, listening=listening,
+               recordings=recordings, edge=edge, matching=matching)
 
 
 def make_props(settings: Settings, service: RoomService, delivery: Delivery,
