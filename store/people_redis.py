@@ -16,7 +16,7 @@ from typing import Any
 from protocol.errors import ErrorCode, ProtocolError
 from social.graph import Relations
 from social.profile import Profile
-from store import lua, reads
+from store import lua, people_lua, reads
 from store.keys import Keys
 from store.people import (
     Change,
@@ -60,21 +60,18 @@ class RedisPeople:
 
     async def update_profile(self, user: str, fields: Mapping[str, Any]) -> Profile:
         check_fields(fields)
-        key = self.keys.profile(user)
         values = {"user": user, **fields}
         if "tags" in values:
             values["tags"] = list(values["tags"])
-        pipe = self.redis.pipeline(transaction=True)
-        if "name" not in fields:
-            # Never create a profile without a name: only an existing one gets the fields.
-            pipe.exists(key)
-        pipe.hset(key, mapping={k: pack(v) for k, v in values.items()})
-        pipe.hgetall(key)
-        replies = await pipe.execute()
-        if "name" not in fields and not replies[0]:
-            await self.redis.delete(key)  # the half-made profile of an unknown user
+        # Never a profile without a name: without one, only an existing profile is written.
+        args: list[Any] = ["0" if "name" in fields else "1"]
+        for name, value in values.items():
+            args += [name, pack(value)]
+        flat = await self.store.script(people_lua.UPDATE_PROFILE, [self.keys.profile(user)],
+                                       args)
+        if not flat:
             new_profile(user, fields)  # raises: a new profile needs a name
-        profile = _profile(user, replies[-1])
+        profile = _profile(user, dict(zip(flat[::2], flat[1::2], strict=True)))
         assert profile is not None
         return profile
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from store import reads
+from store import people_lua, reads
 from store.keys import Keys
 from store.redis import RedisStore
 from store.wire import as_text
@@ -73,18 +73,15 @@ class RedisPresence:
 
     async def connected(self, user: str, conn: str, app: str) -> None:
         self._mine[(user, conn)] = app
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys.conns(user), conn, app)
-        pipe.sadd(self.keys.node_conns(self.node_id), _entry(user, conn))
-        await pipe.execute()
+        await self.store.script(people_lua.CONNECT,
+                                [self.keys.conns(user), self.keys.node_conns(self.node_id)],
+                                [conn, app, _entry(user, conn)])
 
     async def disconnected(self, user: str, conn: str) -> bool:
         self._mine.pop((user, conn), None)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hdel(self.keys.conns(user), conn)
-        pipe.srem(self.keys.node_conns(self.node_id), _entry(user, conn))
-        pipe.hlen(self.keys.conns(user))
-        *_, left = await pipe.execute()
+        left = await self.store.script(
+            people_lua.DISCONNECT, [self.keys.conns(user), self.keys.node_conns(self.node_id)],
+            [conn, _entry(user, conn)])
         return bool(left)
 
     async def apps(self, user: str) -> frozenset[str]:
