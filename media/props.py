@@ -83,6 +83,7 @@ class PropsMix:
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
         self._keys_used = 0
+        self.sounds_played = 0
 
     # --- following the room ------------------------------------------------------------------
 
@@ -108,6 +109,7 @@ class PropsMix:
         if sound is None:
             return False
         self.overlay.play_sound(sound.samples)
+        self.sounds_played += 1
         return True
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ import { actions } from "./actions.js";
 import { app } from "./context.js";
 import { refreshRooms, showLobby, stopRoomList } from "./lobby.js";
 import { enterRoom, joinRoom, leaveRoomLocally, onEvent, roomFromHash, setHash } from "./room.js";
+import { onPropsEvent, propsSignedIn } from "./props.js";
 import * as ui from "./ui.js";
 import { callsConnectionLost, callsReconnected, callsSignedIn, callsSignedOut, hangupForSignOut, onCallEvent, unlockSounds, wireCalls } from "./calls.js";
 import { onPeopleEvent, peopleSignedIn, peopleSignedOut, refreshPeople, wirePeople } from "./people.js";
@@ -55,6 +56,7 @@ async function connect() {
     onCallEvent(ev);
     onPeopleEvent(ev);
     onEvent(ev, onReplaced);
+    onPropsEvent(ev);
   });
   conn.onClose(onConnectionLost);
   setConnection("online");
@@ -85,6 +87,7 @@ async function signIn(session) {
   document.getElementById("sign-out").hidden = false;
   callsSignedIn(app.session.user);
   peopleSignedIn(app.session.user);
+  propsSignedIn(app.session.user);
   const wanted = roomFromHash();
   if (wanted) await joinRoom(wanted);
   else showLobby(joinRoom);

@@ -7,6 +7,7 @@ import { app } from "./context.js";
 import * as cs from "./call_state.js";
 import { CallLink } from "./call_media.js";
 import { renderCall, updateDuration } from "./call_view.js";
+import { renderPropsPanels } from "./props.js";
 import { Tones } from "./tones.js";
 import * as ui from "./ui.js";
 import { $ } from "./dom.js";
@@ -42,6 +43,7 @@ const EFFECTS = {
 
 function render() {
   renderCall(state, { myApp: app.session.app || "main", now: Date.now(), ...view });
+  renderPropsPanels();
   const live = cs.viewOf(state) === "active";
   // The room's sound waits while we talk to someone.
   const roomAudio = $("room-audio");

@@ -5,6 +5,7 @@ import { ProtocolError, describeError } from "./protocol.js";
 import { MediaLink } from "./media.js";
 import { app } from "./context.js";
 import { forgetRoom, showLobby, stopRoomList } from "./lobby.js";
+import { renderPropsPanels } from "./props.js";
 import { renderRoom, updateSpeaking } from "./room_view.js";
 import * as state from "./state.js";
 import * as ui from "./ui.js";
@@ -113,6 +114,7 @@ function showState() {
 
 export function render() {
   renderRoom(app, app.actions);
+  renderPropsPanels();
   showAudioStatus();
 }
 
