@@ -6,9 +6,10 @@ Discovery and keys go through Redis. Each node binds one UDP socket and register
 address in its node info (`relay`). A node with edge listeners of a room tells the room's
 owner, through the owner's inbox channel, every `REFRESH` seconds (`{k: "edge", room, from,
 addr}`; `{k: "edge-", ...}` when it has none left); the owner drops an edge it has not heard
-from for `EDGE_TTL`. The owner taps the room's session (MediaEngine.add_tap) while any edge
-wants the room, and keeps a random per-room key at `vr:{room}:relay` (msgpack {node, id,
-key}, renewed while it relays) that the edges read.
+from for `EDGE_TTL`. `{k: "edge-moved", room, user}`: the user listens through an edge now,
+the owner closes the connection it may still hold for them. The owner taps the room's
+session (MediaEngine.add_tap) while any edge wants the room, and keeps a random per-room key
+at `vr:{room}:relay` (msgpack {node, id, key}, renewed while it relays) that the edges read.
 
 A datagram: `VR1 | key id (4) | tick (4) | room id length (1) | room id | Opus payload |
 HMAC-SHA256 tag (16)`, the tag over everything before it with the room's key. An edge drops a
@@ -58,6 +59,8 @@ class TapEngine(Protocol):
     def add_tap(self, room: Room, tap: Any) -> None: ...
 
     def remove_tap(self, room_id: str, tap: Any) -> Any: ...
+
+    def drop_user(self, room_id: str, user: str) -> Any: ...
 
 
 def seal(key: bytes, key_id: int, tick: int, room_id: str, payload: bytes) -> bytes:
@@ -191,6 +194,9 @@ class MixRelay(asyncio.DatagramProtocol):
 
     def on_message(self, message: dict[str, Any]) -> None:
         """An edge's (un)subscription from this node's inbox."""
+        if message.get("k") == "edge-moved":
+            self._moved(message)
+            return
         try:
             kind, room_id, node = message["k"], str(message["room"]), str(message["from"])
             address = (str(message["addr"][0]), int(message["addr"][1])) if kind == "edge" \
@@ -206,6 +212,16 @@ class MixRelay(asyncio.DatagramProtocol):
         task = asyncio.ensure_future(self._serve_edge(room_id, node, address))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _moved(self, message: dict[str, Any]) -> None:
+        """A member now listens through an edge: their connection here (if any) goes."""
+        try:
+            room_id, user = str(message["room"]), str(message["user"])
+        except (KeyError, TypeError):
+            log.warning("malformed edge message dropped")
+            return
+        if self.engine is not None and self.owns(room_id):
+            self.engine.drop_user(room_id, user)
 
     async def _serve_edge(self, room_id: str, node: str, address: tuple[str, int]) -> None:
         if self.engine is None or not self.owns(room_id):
@@ -267,6 +283,13 @@ class MixRelay(asyncio.DatagramProtocol):
             except Exception:
                 log.exception("edge relay refresh failed")
             await asyncio.sleep(self.refresh)
+
+    async def moved_here(self, room_id: str, owner: str, user: str) -> None:
+        """``user`` now listens to the room through this node: its owner drops the
+        connection it may still hold for them (a speaker who stepped down, a listener
+        whose edge was the owner before)."""
+        message = {"k": "edge-moved", "room": room_id, "user": user, "from": self.node_id}
+        await self.store.redis.publish(self.keys.inbox(owner), pack(message))
 
     async def subscribe_now(self, room_id: str) -> None:
         """Ask the room's owner for its mix now (an edge listener was just answered), rather

@@ -45,7 +45,7 @@ class EdgeListeners:
             on_packet=self._packet,
             engine=owner_engine,
         )
-        for kind in ("edge", "edge-"):
+        for kind in ("edge", "edge-", "edge-moved"):
             cluster.forwarder.handlers[kind] = self.relay.on_message
         self._follow_tasks: set[asyncio.Task[Any]] = set()
 
@@ -70,8 +70,9 @@ class EdgeListeners:
                     and await self.cluster.nodes.alive(owner):
                 answer = await self.engine.offer(room, user, sdp)
                 try:
+                    await self.relay.moved_here(room.id, owner, user)
                     await self.relay.subscribe_now(room.id)
-                except Exception as exc:  # the refresh loop tries again
+                except Exception as exc:  # the refresh loop subscribes again
                     log.warning("room %s: edge subscription failed: %s", room.id, exc)
                 return str(answer)
         await maybe_await(self.engine.drop_user(room.id, user))

@@ -47,13 +47,16 @@ async def test_a_listener_on_another_node_hears_the_room_through_its_own_node(
     async with cluster_nodes(redis_url, ["a", "b"], "--grace", "30") as (a, b):
         host, room_id, speaker = await room_with_a_speaker(a, 440.0)
         fan = await b.client("fan")
+        sending = tone_peer(660.0)  # sendrecv: not listen-only, so the owner answers it
         listener = tone_peer(None)  # receive only: a recvonly offer
         relistener = tone_peer(None)
         try:
             await fan.call("join_room", room=room_id)
+            await offer(fan, room_id, sending)
+            assert await media_peers(a) == 2
             await offer(fan, room_id, listener)
-            # Answered by B: A still serves one peer connection, the host's.
-            assert await media_peers(a) == 1
+            # Answered by B, and A let the fan's first connection go: one left, the host's.
+            await wait_for_async(lambda: media_peers(a), 1)
             await wait_recorded([listener], 1.0)
             heard = levels_db(listener, [440.0, 660.0])
             assert heard[440.0] > HEARD_DB and heard[660.0] < heard[440.0] - 30, heard
@@ -66,8 +69,16 @@ async def test_a_listener_on_another_node_hears_the_room_through_its_own_node(
             assert relistener.pc.connectionState == "connected"
             assert await media_peers(b) == 1
         finally:
-            await close_all([speaker, listener, relistener])
+            await close_all([speaker, sending, listener, relistener])
             await close_clients([host, fan])
+
+
+async def wait_for_async(read: Any, expected: float, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if await read() == expected:
+            return
+        await asyncio.sleep(0.1)
+    assert await read() == expected
 
 
 class LightListener:
