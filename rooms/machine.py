@@ -79,13 +79,17 @@ from rooms.values import SYSTEM, Actor, Disconnect, Expire, Outcome, RoomError
 
 # The machine's surface: what the service, the stores and the server import from here.
 __all__ = [
-    "MAX_MEMBERS", "MAX_QUEUE", "ROOM_COMMANDS", "SYSTEM", "Actor", "Disconnect", "Event",
-    "EventType", "Expire", "Outcome", "RoomError", "apply", "check_offer", "create_room",
+    "MAX_BANS", "MAX_MEMBERS", "MAX_QUEUE", "ROOM_COMMANDS", "SYSTEM", "Actor", "Disconnect",
+    "Event", "EventType", "Expire", "Outcome", "RoomError", "apply", "check_offer",
+    "create_room",
 ]
 
 # Named bounds (docs/protocol.md leaves them to the server).
 MAX_MEMBERS = 10_000
 MAX_QUEUE = 200
+# Users one room may ban (`forbidden` past it): a ban list is read on every full load of the
+# room (docs/security.md).
+MAX_BANS = 1_000
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -314,7 +318,10 @@ def _kick_member(tx: Tx, cmd: KickMember) -> dict[str, Any]:
         raise RoomError(ErrorCode.FORBIDDEN, "nobody can kick the host")
     if target is not None and target.role is Role.ADMIN and tx.actor.user != room.host:
         raise RoomError(ErrorCode.FORBIDDEN, "only the host can kick an admin")
-    if cmd.ban:
+    if cmd.ban and cmd.user not in room.banned:
+        if len(room.banned) >= MAX_BANS:
+            raise RoomError(ErrorCode.FORBIDDEN,
+                            f"this room has banned {MAX_BANS} users, the most it may")
         room.banned.add(cmd.user)
     if target is not None:
         tx.to_user(cmd.user, EventType.KICKED, {"reason": "banned" if cmd.ban else "kicked"})

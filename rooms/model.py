@@ -307,7 +307,8 @@ class Room:
             seats=[_seat(row) for row in data["seats"]],
             members=members,
             admins={str(user) for user in data["admins"]},
-            banned={str(user) for user in data["banned"]},
+            # Absent from the blob a RedisStore keeps: its bans live in a set of their own.
+            banned={str(user) for user in data.get("banned", ())},
             queue=[
                 MicRequest(str(user), str(name), float(at), str(note))
                 for user, name, at, note in data["queue"]

@@ -11,6 +11,8 @@ The store's (store/redis.py):
 - `vr:rooms`           zset  room id scored by `created_at` (`list_rooms`, newest first)
 - `vr:deadlines`       zset  room id scored by its next grace deadline (`due_rooms`)
 - `vr:user:<u>:hosting` set  the ids of the rooms u hosts (`--max-rooms-per-host`)
+- `vr:{<room>}:bans`   set   the users banned from the room (kept out of the room's blob, so
+                             that no ban list travels with every change of the room)
 - `vr:events`          channel: one message per commit (store/wire.py has its format)
 
 The cluster's (cluster/):
@@ -81,6 +83,9 @@ class Keys:
 
     def room(self, room_id: str) -> str:
         return f"{self.prefix}:{{{room_id}}}:room"
+
+    def bans(self, room_id: str) -> str:
+        return f"{self.prefix}:{{{room_id}}}:bans"
 
     def hosting(self, user: str) -> str:
         """The rooms a user hosts (the rooms-per-host bound)."""

@@ -19,16 +19,20 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-# KEYS: room hash, seated hash, rooms zset, deadlines zset, the host's hosting set.
-# ARGV: room id, expected version ('' = must not exist), new version, blob ('' = delete),
-#       summary, created_at, deadline ('' = none), channel, header, write ('0' = the room is
-#       unchanged: check the version, publish only), host limit (a creation: refused with
-#       {'too_many', n} when the host hosts that many rooms; '' = no bound), n seated, the
-#       seated users, then the users whose seat in this room is released.
+# KEYS: room hash, seated hash, rooms zset, deadlines zset, the host's hosting set, the room's
+#       bans set.
+# ARGV: room id, expected version ('' = must not exist), new version, blob (the room without
+#       its bans; '' unless written), summary, created_at, deadline ('' = none), channel,
+#       header, mode ('w' write, 'u' unchanged: check the version and publish the header
+#       alone, 'd' delete), host limit (a creation: refused with {'too_many', n} when the host
+#       hosts that many rooms; '' = no bound), then four counts and their lists in this
+#       order: the seated users, the users whose seat in this room is released, the users
+#       banned, the users no longer banned.
 # The message is "<seq>:" + header + blob, seq counting this room's messages (gap detection:
-# a command that changes nothing keeps the version but still publishes).
+# a command that changes nothing keeps the version but still publishes, without the room).
 COMMIT = Script("""
 local room_id = ARGV[1]
+local mode = ARGV[10]
 local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[2] == '' then
   if current then return {'conflict', current} end
@@ -38,28 +42,34 @@ if ARGV[2] == '' then
   end
 elseif current ~= ARGV[2] then
   -- The room as it is now: the caller reloads it next, this saves the round trip.
-  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or ''}
+  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or '',
+          redis.call('SMEMBERS', KEYS[6])}
 end
-local n = tonumber(ARGV[12])
-if ARGV[10] == '1' then
-  for i = 13, 12 + n do
+local seated, released = tonumber(ARGV[12]), tonumber(ARGV[13])
+local banned, unbanned = tonumber(ARGV[14]), tonumber(ARGV[15])
+local first = 16
+if mode ~= 'u' then
+  for i = first, first + seated - 1 do
     local holder = redis.call('HGET', KEYS[2], ARGV[i])
     if holder and holder ~= room_id then return {'already_seated', ARGV[i], holder} end
   end
-  for i = 13 + n, #ARGV do
+  for i = first + seated, first + seated + released - 1 do
     if redis.call('HGET', KEYS[2], ARGV[i]) == room_id then
       redis.call('HDEL', KEYS[2], ARGV[i])
     end
   end
-  for i = 13, 12 + n do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
+  for i = first, first + seated - 1 do redis.call('HSET', KEYS[2], ARGV[i], room_id) end
 end
+local bans = first + seated + released
+for i = bans, bans + banned - 1 do redis.call('SADD', KEYS[6], ARGV[i]) end
+for i = bans + banned, bans + banned + unbanned - 1 do redis.call('SREM', KEYS[6], ARGV[i]) end
 local seq = redis.call('HINCRBY', KEYS[1], 'e', 1)
-if ARGV[4] == '' then
-  redis.call('DEL', KEYS[1])
+if mode == 'd' then
+  redis.call('DEL', KEYS[1], KEYS[6])
   redis.call('ZREM', KEYS[3], room_id)
   redis.call('ZREM', KEYS[4], room_id)
   redis.call('SREM', KEYS[5], room_id)
-elseif ARGV[10] == '1' then
+elseif mode == 'w' then
   if ARGV[2] == '' then redis.call('SADD', KEYS[5], room_id) end
   redis.call('HSET', KEYS[1], 'v', ARGV[3], 'b', ARGV[4], 's', ARGV[5])
   redis.call('ZADD', KEYS[3], ARGV[6], room_id)
@@ -73,13 +83,14 @@ redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
 return {'ok'}
 """)
 
-# KEYS: room hash. ARGV: the version the caller holds ('' = none). Returns {} when there is no
-# such room, {v} when the caller's copy is current, else {v, blob}.
+# KEYS: room hash, the room's bans set. ARGV: the version the caller holds ('' = none).
+# Returns {} when there is no such room, {v} when the caller's copy is current, else
+# {v, blob, bans}.
 LOAD = Script("""
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return {} end
 if v == ARGV[1] then return {v} end
-return {v, redis.call('HGET', KEYS[1], 'b')}
+return {v, redis.call('HGET', KEYS[1], 'b'), redis.call('SMEMBERS', KEYS[2])}
 """)
 
 # Entries after a cursor (score, member) in newest-first order: equal score with a smaller

@@ -40,6 +40,8 @@ from store.wire import (
     message_header,
     pack,
     parse_message,
+    room_blob,
+    room_from_blob,
     unpack,
 )
 
@@ -92,7 +94,7 @@ class RedisStore:
         # The stored room handed back by a commit that lost a race, for the reload that
         # follows at once (read in the same atomic step as the version check: as fresh as a
         # load then). Kept REREAD_FRESH seconds at most, with the time it was read.
-        self._reread: dict[str, tuple[float, bytes]] = {}
+        self._reread: dict[str, tuple[float, bytes, list[Any]]] = {}
         # The newest version known of each room this node loaded or committed, kept current by
         # the channel: a load then reads only the version unless the room changed. Handed out
         # as copies; dropped when the room closes.
@@ -109,18 +111,19 @@ class RedisStore:
     async def load(self, room_id: str) -> Room | None:
         reread = self._reread.pop(room_id, None)
         if reread is not None and time.monotonic() - reread[0] < REREAD_FRESH:
-            room = room_from_blob(reread[1])
+            room = room_from_blob(reread[1], reread[2])
         else:
             known = self._known.get(room_id)
             reply = await self.script(
-                lua.LOAD, [self.keys.room(room_id)], ["" if known is None else known.version])
+                lua.LOAD, [self.keys.room(room_id), self.keys.bans(room_id)],
+                ["" if known is None else known.version])
             if not reply:
                 self._known.pop(room_id, None)
                 return None
             if len(reply) == 1 and known is not None:
                 self._touched[room_id] = time.monotonic()
                 return known.copy()
-            room = room_from_blob(reply[1])
+            room = room_from_blob(reply[1], reply[2] if len(reply) > 2 else ())
         if room is None:
             return None
         self._remember(room)
@@ -174,19 +177,25 @@ class RedisStore:
         after = new.seated_users() if new is not None else {}
         released = [user for user in before if user not in after]
         write = old is None or new is None or new.version != old.version
-        if new is not None:
-            version = new.version
-            blob = pack(new.to_dict())
-            summary = pack(new.summary()) if write else b""
-            deadline = new.next_deadline()
-            created_at = repr(new.created_at)
-        else:
+        banned_before = old.banned if old is not None else set()
+        banned_after = new.banned if new is not None else set()
+        banned = sorted(banned_after - banned_before)
+        unbanned = sorted(banned_before - banned_after) if new is not None else []
+        if new is None:
             assert old is not None
-            version = old.version + 1
+            mode, version = "d", old.version + 1
             blob = summary = b""
             deadline = None
             created_at = "0"
-        header = message_header(room_id, version, self.node_id, events)
+        else:
+            # An unchanged room (a chat line) sends Redis and the channel no room at all.
+            mode, version = ("w" if write else "u"), new.version
+            blob = room_blob(new) if write else b""
+            summary = pack(new.summary()) if write else b""
+            deadline = new.next_deadline()
+            created_at = repr(new.created_at)
+        header = message_header(room_id, version, self.node_id, events, unchanged=not write,
+                                bans=(banned, unbanned))
         args: list[Any] = [
             room_id,
             "" if old is None else str(old.version),
@@ -197,16 +206,21 @@ class RedisStore:
             "" if deadline is None else repr(deadline),
             self.keys.events,
             header,
-            "1" if write else "0",
+            mode,
             "" if host_limit is None or old is not None else str(host_limit),
             len(after),
+            len(released),
+            len(banned),
+            len(unbanned),
             *after,
             *released,
+            *banned,
+            *unbanned,
         ]
         result = await self.script(
             lua.COMMIT,
             [self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines,
-             self.keys.hosting(either.host)],
+             self.keys.hosting(either.host), self.keys.bans(room_id)],
             args)
         status = as_text(result[0])
         if status == "ok":
@@ -217,7 +231,8 @@ class RedisStore:
             return
         if status == "conflict":
             if len(result) > 2 and result[2]:
-                self._reread[room_id] = (time.monotonic(), bytes(result[2]))
+                self._reread[room_id] = (time.monotonic(), bytes(result[2]),
+                                         list(result[3]) if len(result) > 3 else [])
             raise Conflict(f"room {room_id} is at version {as_text(result[1]) or 'none'}")
         if status == "too_many":
             raise RoomError(ErrorCode.FORBIDDEN, too_many_rooms(int(result[1])))
@@ -355,7 +370,8 @@ class RedisStore:
         if last is not None and seq <= last:
             return  # a batch we already passed (delivered, or covered by a re-read)
         serves = self._serves(room_id)
-        if not blob:  # closed: nothing more will come
+        unchanged = bool(header.get("u"))  # no state changed: no room came with it
+        if not blob and not unchanged:  # closed: nothing more will come
             self._seen.pop(room_id, None)
             self._known.pop(room_id, None)
             self._touched.pop(room_id, None)
@@ -369,10 +385,27 @@ class RedisStore:
             return
         if own:
             return  # delivered by this node's gateway already
-        room = room_from_blob(blob)
-        if room is not None and room_id in self._known:
-            self._remember(room, touch=False)
+        if unchanged:
+            known = self._known.get(room_id)
+            room = known if known is not None and known.version == header["v"] else None
+        else:
+            room = room_from_blob(blob)
+            if room is not None and room_id in self._known:
+                self._follow(room, header.get("b"))
         await self._deliver(room_id, room, events_from_wire(header["e"]))
+
+    def _follow(self, room: Room, bans: Any) -> None:
+        """Keep the node's copy current with another node's commit. The blob carries no
+        bans: they come from the copy this one follows, with the commit's changes to them."""
+        known = self._known[room.id]
+        if known.version >= room.version:
+            return
+        if known.version != room.version - 1:
+            del self._known[room.id]  # a change went by unseen: the next load reads it all
+            return
+        added, removed = bans if bans else ((), ())
+        room.banned = (known.banned | {as_text(u) for u in added}) - {as_text(u) for u in removed}
+        self._remember(room, touch=False)
 
     async def _resync(self, room_id: str) -> None:
         """Messages were lost: hand the sink the current room so clients re-read it."""
@@ -410,7 +443,3 @@ class RedisStore:
             await result
 
 
-
-
-def room_from_blob(blob: Any) -> Room | None:
-    return Room.from_dict(unpack(blob)) if blob else None

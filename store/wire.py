@@ -2,9 +2,12 @@
 the event channel's messages.
 
 A channel message is `<seq>:` + header + blob: header is msgpack `{r: room, v: version,
-n: origin node, e: events}`, blob the room after the commit (msgpack of `Room.to_dict()`;
-empty when it closed, or for a notice that carries no state). `seq` counts the room's
-messages (gap detection); 0 marks a notice outside the sequence.
+n: origin node, e: events}`, plus `u: 1` when the commit changed no state (a chat line: no
+blob follows, the room is as at version `v`) and `b: [banned, unbanned]` when the room's bans
+changed. The blob is the room after the commit (`room_blob`: msgpack of `Room.to_dict()`
+without the bans, which live in a set of their own); empty when it closed, when nothing
+changed, or for a notice that carries no state. `seq` counts the room's messages (gap
+detection); 0 marks a notice outside the sequence.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import msgpack
 
 from protocol.errors import ErrorCode
 from rooms.machine import Event, RoomError
+from rooms.model import Room
 
 
 def pack(value: Any) -> bytes:
@@ -58,9 +62,32 @@ def events_from_wire(rows: list[Any]) -> list[Event]:
     return [event_from_wire(row) for row in rows]
 
 
-def message_header(room_id: str, version: int, node_id: str, events: list[Event]) -> bytes:
-    return pack({"r": room_id, "v": version, "n": node_id,
-                 "e": [event_to_wire(event) for event in events]})
+def message_header(room_id: str, version: int, node_id: str, events: list[Event], *,
+                   unchanged: bool = False,
+                   bans: tuple[list[str], list[str]] | None = None) -> bytes:
+    header: dict[str, Any] = {"r": room_id, "v": version, "n": node_id,
+                              "e": [event_to_wire(event) for event in events]}
+    if unchanged:
+        header["u"] = 1
+    if bans is not None and (bans[0] or bans[1]):
+        header["b"] = [bans[0], bans[1]]
+    return pack(header)
+
+
+def room_blob(room: Room) -> bytes:
+    """What Redis keeps (and the channel carries) of a room: all but its bans."""
+    data = room.to_dict()
+    data.pop("banned", None)
+    return pack(data)
+
+
+def room_from_blob(blob: Any, bans: Any = ()) -> Room | None:
+    """The room of a blob (None for an empty one), with the bans read beside it."""
+    if not blob:
+        return None
+    room = Room.from_dict(unpack(blob))
+    room.banned = {as_text(user) for user in bans or ()}
+    return room
 
 
 def parse_message(data: bytes) -> tuple[int, dict[str, Any], bytes]:
