@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from bench.lean_client import LeanClient
-from bench.procstat import children_cpu
+from bench.procstat import child_pids, children_cpu, runqueue_wait_seconds
 from client.load.stats import percentile
 from server.process import RedisServer, cluster_nodes, server_process
 
@@ -179,7 +179,11 @@ async def run_setup(name: str, count: int, rate: float) -> dict[str, Any]:
         pairs = await open_pairs(count, caller_url, callee_url)
         try:
             before = children_cpu(os.getpid(), group="python", others="redis")
+            waited = node_waits()
+            started = time.perf_counter()
             result = await place_calls(pairs, rate)
+            elapsed = time.perf_counter() - started
+            waited = {pid: node_waits().get(pid, w) - w for pid, w in waited.items()}
             after = children_cpu(os.getpid(), group="python", others="redis")
         finally:
             await close_pairs(pairs)
@@ -187,7 +191,16 @@ async def run_setup(name: str, count: int, rate: float) -> dict[str, Any]:
     result["nodes_cpu_us_per_call"] = round(
         (after["python"] - before["python"]) / count * 1e6, 1)
     result["redis_cpu_us_per_call"] = round((after["redis"] - before["redis"]) / count * 1e6, 1)
+    # Runnable but not running: time a node lost to other processes on its CPU (a busy
+    # machine shows here, and as latency no code of ours causes).
+    result["nodes_cpu_wait_share"] = round(max(waited.values(), default=0.0) / elapsed, 3)
+    result["load_average_1min"] = round(os.getloadavg()[0], 2)
     return result
+
+
+def node_waits() -> dict[int, float]:
+    """Each server child's time runnable but waiting for a CPU, so far (schedstat)."""
+    return {pid: runqueue_wait_seconds(pid) for pid in child_pids(os.getpid())}
 
 
 def print_report(result: dict[str, Any], goal_ms: float) -> None:
@@ -201,6 +214,9 @@ def print_report(result: dict[str, Any], goal_ms: float) -> None:
           f"{result['reply_p99_ms']} ms")
     print(f"  CPU per call set up: server node(s) {result['nodes_cpu_us_per_call']} µs, "
           f"Redis {result['redis_cpu_us_per_call']} µs (ringing included: both ends' work)")
+    print(f"  the busiest server process (a node, Redis) waited for a CPU while runnable "
+          f"{result['nodes_cpu_wait_share']:.0%} of the time; machine load average "
+          f"{result['load_average_1min']} on {os.cpu_count()} CPUs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
