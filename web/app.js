@@ -9,6 +9,7 @@ import { app } from "./context.js";
 import { refreshRooms, showLobby, stopRoomList } from "./lobby.js";
 import { enterRoom, joinRoom, leaveRoomLocally, onEvent, roomFromHash, setHash } from "./room.js";
 import { onPropsEvent, propsSignedIn } from "./props.js";
+import { meetReconnected, meetSignedIn, meetSignedOut, onMeetEvent, wireMeet } from "./meet.js";
 import * as ui from "./ui.js";
 import { callsConnectionLost, callsReconnected, callsSignedIn, callsSignedOut, hangupForSignOut, onCallEvent, unlockSounds, wireCalls } from "./calls.js";
 import { onPeopleEvent, peopleSignedIn, peopleSignedOut, refreshPeople, wirePeople } from "./people.js";
@@ -39,7 +40,14 @@ async function connect() {
   await conn.open();
   const params = app.session.token
     ? { token: app.session.token }
-    : { user: app.session.user, name: app.session.name, ...(app.session.app ? { app: app.session.app } : {}) };
+    : {
+        user: app.session.user,
+        name: app.session.name,
+        ...(app.session.app ? { app: app.session.app } : {}),
+        // Development mode: what a token would say (matching is for verified users).
+        ...(app.session.verified ? { verified: true } : {}),
+        ...(app.session.city ? { city: app.session.city } : {}),
+      };
   let reply;
   try {
     reply = await conn.request("hello", params);
@@ -52,8 +60,10 @@ async function connect() {
   app.session.name = reply.name;
   app.session.app = reply.app || app.session.app || "main";
   app.server = reply.server || null;
+  app.verified = Boolean(reply.verified);
   conn.on("*", (ev) => {
     onCallEvent(ev);
+    onMeetEvent(ev);
     onPeopleEvent(ev);
     onEvent(ev, onReplaced);
     onPropsEvent(ev);
@@ -86,6 +96,7 @@ async function signIn(session) {
   ui.renderIdentity(app.session);
   document.getElementById("sign-out").hidden = false;
   callsSignedIn(app.session.user);
+  meetSignedIn(app.session.user, app.verified);
   peopleSignedIn(app.session.user);
   propsSignedIn(app.session.user);
   const wanted = roomFromHash();
@@ -98,6 +109,7 @@ function signOut() {
   leaveRoomLocally();
   callsSignedOut();
   peopleSignedOut();
+  meetSignedOut();
   if (app.conn) app.conn.close();
   app.conn = null;
   app.signingOut = false;
@@ -155,6 +167,7 @@ async function reconnect() {
   app.reconnecting = false;
   ui.setBanner(null);
   callsReconnected();
+  meetReconnected();
   refreshPeople();
   if (app.roomId) {
     // join_room again takes a held seat back within the grace period.
@@ -223,11 +236,13 @@ function wire() {
     const token = String(data.get("token") || "").trim();
     const name = String(data.get("name") || "").trim();
     const appName = String(data.get("app") || "").trim() || null;
+    const verified = data.get("verified") === "on";
+    const city = String(data.get("city") || "").trim() || null;
     unlockSounds(); // a click: the ringtone may play later
     if (token) {
       signIn({ token, user: null, name: null, app: null });
     } else if (name) {
-      signIn({ user: userIdFor(name), name, token: null, app: appName });
+      signIn({ user: userIdFor(name), name, token: null, app: appName, verified, city });
     } else {
       document.getElementById("signin-error").textContent = "Enter a display name (or paste a token).";
     }
@@ -291,6 +306,7 @@ async function loadApps() {
 wire();
 wireCalls();
 wirePeople();
+wireMeet();
 loadApps();
 const saved = loadSession();
 if (saved) signIn(saved);
