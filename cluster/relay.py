@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import logging
 import os
+import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -226,6 +227,14 @@ class MixRelay(asyncio.DatagramProtocol):
     async def _serve_edge(self, room_id: str, node: str, address: tuple[str, int]) -> None:
         if self.engine is None or not self.owns(room_id):
             return  # the edge looks the owner up again on its next refresh
+        try:
+            # A host name (a wildcard --host's) is resolved here, not on every tick's send.
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                address[0], address[1], type=socket.SOCK_DGRAM)
+            address = (str(infos[0][4][0]), int(infos[0][4][1]))
+        except (OSError, IndexError) as exc:
+            log.warning("edge %s at %s: %s", node, address, exc)
+            return
         feed = self.feeds.get(room_id)
         if feed is None:
             feed = _Feed(self, room_id, os.urandom(32), int.from_bytes(os.urandom(4), "big"))

@@ -66,6 +66,8 @@ class Settings:
     media_networks: tuple[str, ...] = ()
     media_connect_timeout: float = CONNECT_TIMEOUT
     announce_address: str | None = None
+    # UDP port of the edge relay between nodes (server/edge.py; 0: a free one, with --redis).
+    relay_port: int = 0
     web_dir: Path = DEFAULT_WEB_DIR
     media: bool = True
     log_level: str = "INFO"
@@ -264,6 +266,8 @@ OPTIONS: tuple[_Option, ...] = (
             "SECONDS"),
     _Option("announce_address", "--announce-address", _non_empty, "address put in media ICE "
             "candidates (default: the machine's own addresses)", "ADDR"),
+    _Option("relay_port", "--relay-port", _port, "UDP port on --host where other nodes send "
+            "this node the mix of rooms it has listeners of (default 0: a free one)", "PORT"),
     _Option("web_dir", "--web-dir", Path, "folder of the web page (default: web/ of the "
             "repository)", "DIR"),
     _Option("apps", "--apps", _apps, "JSON app policy: who may call whom and where calls "
