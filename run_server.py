@@ -5,6 +5,9 @@ or SIGINT, then stop gracefully (clients closed with 1001, exit status 0).
 
 `python run_server.py token --secret S --user U --name N [--ttl 3600] [--app A] [--verified]
 [--city C]` prints a client token.
+
+`python run_server.py export ID --format mp3|wav [--recordings DIR] [--stem USER]` exports a
+recording (media/export.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from redis.exceptions import RedisError
 
@@ -76,6 +80,37 @@ def token_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def export_main(argv: Sequence[str]) -> int:
+    from media.export import FORMATS, ExportError, export
+
+    parser = argparse.ArgumentParser(
+        prog="run_server.py export",
+        description="Export a recording's mix (or a speaker's stem) as MP3 or WAV (pydub; "
+        "needs ffmpeg).",
+    )
+    parser.add_argument("id", help="the recording's id (start_recording's reply)")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS))
+    parser.add_argument("--recordings", default=os.environ.get(ENV_PREFIX + "RECORDINGS"),
+                        help=f"the recordings folder [env {ENV_PREFIX}RECORDINGS]")
+    parser.add_argument("--stem", metavar="USER", help="that speaker's own voice instead of "
+                        "the mix")
+    parser.add_argument("--out", help="the file to write (default: beside the recording)")
+    args = parser.parse_args(argv)
+    if not args.recordings:
+        parser.error(f"--recordings (or {ENV_PREFIX}RECORDINGS) is required")
+    folder = Path(args.recordings)
+    if not folder.is_dir():
+        parser.error(f"--recordings {args.recordings!r}: not a folder")
+    try:
+        done = export(folder, args.id, args.format, stem=args.stem,
+                      out=Path(args.out) if args.out else None)
+    except ExportError as exc:
+        print(f"run_server.py export: {exc}", file=sys.stderr)
+        return 1
+    print(f"{done.path} ({done.seconds:.1f} s)")
+    return 0
+
+
 async def serve(settings: Settings) -> None:
     app = await build(settings)
     stop = asyncio.Event()
@@ -111,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["token"]:
         return token_main(args[1:])
+    if args[:1] == ["export"]:
+        return export_main(args[1:])
     settings = parse_settings(args, prog="run_server.py")
     configure_logging(settings.log_level, settings.log_format)
     try:

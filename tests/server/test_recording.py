@@ -154,7 +154,7 @@ async def test_a_recording_end_to_end(server: RunningServer, tmp_path: Path) -> 
 
     # Downloads: the host only; every file as written.
     for name, data in files.items():
-        status, headers, body = await get(server.host, server.port,
+        status, _, body = await get(server.host, server.port,
                                           f"/recordings/{name}?user=host")
         assert status == 200 and body == data, name
     assert (await get(server.host, server.port, f"/recordings/{mix}?user=a"))[0] == 403
