@@ -19,7 +19,7 @@ code, message}`, `_closed {reason}`.
 
 The parts: `client/transport.py` (the socket, replies by id, reconnection),
 `client/events.py` (streams and `wait_for`), `client/verbs/` (the requests, one module
-per group: rooms, people, calls, matching; `VoiceClient` combines them). Call media is
+per group: rooms, people, calls, matching, props; `VoiceClient` combines them). Call media is
 `client/call_media.py`.
 """
 
@@ -36,6 +36,7 @@ from client.transport import ReplyHook
 from client.verbs.calls import CallState, CallVerbs
 from client.verbs.matching import MatchVerbs
 from client.verbs.people import PeopleVerbs
+from client.verbs.props import PropsVerbs
 from client.verbs.rooms import RoomVerbs
 
 __all__ = ["CallState", "ClientError", "Event", "EventStream", "Reply", "ReplyHook",
@@ -75,7 +76,7 @@ class _Connect:
         await self._client.close()
 
 
-class VoiceClient(MatchVerbs, CallVerbs, PeopleVerbs, RoomVerbs):
+class VoiceClient(PropsVerbs, MatchVerbs, CallVerbs, PeopleVerbs, RoomVerbs):
     """A signaling connection to one server. Create it with `VoiceClient.connect()`.
 
     Options (keyword): `app`, `verified`, `city` (what `hello` claims in development mode;

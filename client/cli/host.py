@@ -7,6 +7,7 @@ import argparse
 from client.cli.commands import common_commands, moderator_commands
 from client.cli.options import add_session_arguments, open_client
 from client.cli.output import format_state, say
+from client.cli.props import props_commands
 from client.cli.session import RoomSession
 from client.connection import ClientError, Event
 
@@ -50,6 +51,7 @@ async def run(args: argparse.Namespace) -> int:
         session.view.load(state)
         common_commands(session)
         moderator_commands(session)
+        props_commands(session)
         say("type `help` for the commands; other lines are chat")
         if args.chatroom:
             await session.call("open_chatroom", client.open_chatroom(room))

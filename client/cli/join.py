@@ -14,6 +14,7 @@ from client.cli.commands import (
 )
 from client.cli.options import add_session_arguments, open_client
 from client.cli.output import format_state, say
+from client.cli.props import props_commands
 from client.cli.session import RoomSession
 from client.connection import ClientError, Event
 
@@ -59,6 +60,7 @@ async def run(args: argparse.Namespace) -> int:
             # Everyone already here, so that `invite`/`kick` find them by name.
             with contextlib.suppress(ClientError):
                 await all_members(session)
+        props_commands(session)
         say("type `help` for the commands; other lines are chat")
         if args.request_mic:
             await session.call("request_mic", client.request_mic(args.room, note=args.note))

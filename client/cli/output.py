@@ -52,6 +52,25 @@ def format_call(call: dict[str, Any]) -> str:
     return text + (f" [{', '.join(away)} away]" if away else "")
 
 
+def format_game(event: Event) -> str:
+    """`Ada (ada) rolled 3 + 5 = 8`, `Ada (ada) drew a truth card: ...`."""
+    player = who(event.get("user"), event.get("name"))
+    result = event.get("result") or {}
+    if event.get("game") == "dice":
+        values = [int(v) for v in result.get("values") or []]
+        rolled = " + ".join(map(str, values)) + (f" = {sum(values)}" if len(values) > 1 else "")
+        return f"{player} rolled {rolled}"
+    deck = str(result.get("deck"))
+    return f"{player} drew {'an' if deck[:1] in 'aeiou' else 'a'} {deck} card: {result.get('text')}"
+
+
+def format_music(event: Event) -> str:
+    if not event.get("playing"):
+        return f"music: stopped (volume {event.get('volume')})"
+    loop = ", looping" if event.get("loop") else ""
+    return f"music: {event.get('track')} playing{loop} (volume {event.get('volume')})"
+
+
 _EVENT_TEXT: dict[str, Callable[[Event], str]] = {
     "audience_changed": lambda e: f"audience: {e.get('count')}",
     "role_changed": lambda e: f"{e.get('user')} is now {e.get('role')}",
@@ -87,6 +106,10 @@ _EVENT_TEXT: dict[str, Callable[[Event], str]] = {
         f"call {(e.get('call') or {}).get('id')} ended"
         f" ({e.get('reason') or (e.get('call') or {}).get('reason')})"
     ),
+    "game_event": format_game,
+    "sound_played": lambda e: f"{e.get('user')} played the sound {e.get('sound')}",
+    "voice_effect": lambda e: f"{e.get('user')}'s voice effect: {e.get('effect')}",
+    "music_state": format_music,
     "_disconnected": lambda e: f"connection lost (code {e.get('code')}), reconnecting",
     "_reconnected": lambda e: "reconnected; rejoined " + (", ".join(e.get("rooms") or []) or "-"),
     "_rejoin_failed": lambda e: f"could not rejoin {e.get('room')}: {e.get('code')}",
