@@ -22,6 +22,8 @@ export function renderRoom(app, actions) {
   mode.textContent = room.mode === "chatroom" ? "Chatroom" : "Live";
   mode.className = `badge mode-${room.mode}`;
   mode.dataset.mode = room.mode;
+  // Everyone must know when the room is recorded (docs/protocol.md "Recording").
+  $("recording-mark").hidden = !room.recording;
   $("audience-count").textContent = `${room.audience_count} in the audience`;
   $("audience-count").dataset.count = room.audience_count;
   // Everyone sees how long the mic queue is; moderators see who is in it (the panel).

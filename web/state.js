@@ -300,6 +300,16 @@ const EVENT_HANDLERS = {
     for (const [user, level] of Object.entries(ev.levels || {})) s.levels.set(user, Number(level) || 0);
     return [{ type: "speaking" }];
   },
+  recording_changed(s, ev) {
+    // The state's `recording` ({id, started_at, by}) comes whole with the next room state.
+    if (ev.active) s.room.recording = { ...(s.room.recording || {}), by: ev.by };
+    else delete s.room.recording;
+    const text = ev.active ? "This room is being recorded." : "The recording has stopped.";
+    return [notify(text, "info", { key: "recording" }), render];
+  },
+  recording_error(s, ev) {
+    return [notify(`Recording stopped: ${ev.message || ev.reason}`, "error"), render];
+  },
   chat_message(s, ev) {
     return [{ type: "chat", message: ev, mine: ev.user === s.session.user }];
   },

@@ -220,3 +220,19 @@ test("list_members pages become known members; joins and leaves are told for the
   assert.deepEqual(effects[0], { type: "presence", user: "yan", name: "Yan", joined: false });
   assert.equal(s.members.has("yan"), false);
 });
+
+test("recording: the state's mark, recording_changed on and off, recording_error", () => {
+  const recorded = inRoom({ recording: { id: "r1-x", started_at: 1, by: "host" } });
+  assert.equal(recorded.room.recording.id, "r1-x");
+  const s = inRoom();
+  assert.equal(s.room.recording, undefined);
+  let effects = state.applyEvent(s, { type: "recording_changed", room: "r1", active: true, by: "host" });
+  assert.equal(s.room.recording.by, "host");
+  assert.deepEqual(types(effects), ["notify", "render"]);
+  effects = state.applyEvent(s, { type: "recording_changed", room: "r1", active: false, by: null });
+  assert.equal(s.room.recording, undefined);
+  state.applyEvent(s, { type: "recording_changed", room: "r1", active: true, by: "host" });
+  effects = state.applyEvent(s, { type: "recording_error", room: "r1", id: "x", reason: "disk_full", message: "full" });
+  assert.equal(effects[0].kind, "error");
+  assert.match(effects[0].text, /full/);
+});
