@@ -279,9 +279,15 @@ def connect_calls(cluster: Any, call_store: CallStore, presence: Presence, calls
             for batch in await calls.connection_lost(user):
                 await users.deliver(batch)
 
+    async def back() -> None:
+        # Taken for dead, our users were held in their calls: they are here after all.
+        for user in await presence.restore():
+            for batch in await calls.connection_back(user):
+                await users.deliver(batch)
+
     cluster.serve_calls(call_store, announce)
     cluster.node_lost_hooks.append(node_lost)
-    cluster.back_hooks.append(presence.restore)
+    cluster.back_hooks.append(back)
 
 
 def make_edge(settings: Settings, cluster: Any | None, engine: Any | None,

@@ -112,12 +112,14 @@ class RedisPresence:
         await pipe.execute()
         return sorted(users)
 
-    async def restore(self) -> None:
-        """Write this node's entries again (another node took it for dead and wiped them)."""
+    async def restore(self) -> list[str]:
+        """Write this node's entries again (another node took it for dead and wiped them);
+        returns the users they belong to."""
         if not self._mine:
-            return
+            return []
         pipe = self.redis.pipeline(transaction=True)
         for (user, conn), app in self._mine.items():
             pipe.hset(self.keys.conns(user), conn, app)
             pipe.sadd(self.keys.node_conns(self.node_id), _entry(user, conn))
         await pipe.execute()
+        return sorted({user for user, _ in self._mine})

@@ -217,7 +217,7 @@ async def test_a_dead_nodes_connections_are_taken_away() -> None:
         assert await p2.take_node("one") == ["ann", "bob"]
         assert await p2.apps_of(["ann", "bob"]) == {"ann": {"other"}, "bob": frozenset()}
         # The node was alive after all: it writes its own entries back.
-        await p1.restore()
+        assert await p1.restore() == ["ann", "bob"]
         assert await p2.apps_of(["ann", "bob"]) == {"ann": {"main", "other"}, "bob": {"main"}}
     finally:
         await one.close()
