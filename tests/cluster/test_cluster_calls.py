@@ -141,3 +141,29 @@ async def test_a_party_on_a_dead_node_is_held_then_lost(redis_url: str) -> None:
         await back.call("hangup", call=call["id"])
         assert (await ann.event("call_ended", timeout=EVENT_TIMEOUT))["reason"] == "hangup"
         await close_all([ann, back])
+
+
+async def test_a_stalled_node_taken_for_dead_brings_its_party_back(redis_url: str) -> None:
+    """A node that stops longer than the heartbeat TTL is taken for dead: its party is held
+    (away). When it runs again it finds itself struck off, writes its connections back, and
+    the party returns, the call never having ended."""
+    async with cluster_nodes(redis_url, ["n1", "n2"], "--grace", "60", *SIGNALING) \
+            as (n1, n2):
+        ann = await person(n1.url, "ann")
+        bob = await person(n2.url, "bob")
+        await befriend(ann, bob)
+        call = (await ann.call("call", user="bob"))["call"]
+        await bob.call("answer_call", call=call["id"])
+        await ann.event("call_state", timeout=EVENT_TIMEOUT)
+        os.kill(n2.proc.pid, signal.SIGSTOP)
+        try:
+            away = await ann.event("call_state", timeout=EVENT_TIMEOUT)
+            assert away["call"]["callee"]["away"] is True
+        finally:
+            os.kill(n2.proc.pid, signal.SIGCONT)
+        back = await ann.event("call_state", timeout=EVENT_TIMEOUT)
+        assert back["call"]["callee"]["away"] is False and back["call"]["state"] == "active"
+        # bob's connection on n2 was never closed: the call goes on through it.
+        await bob.call("hangup", call=call["id"])
+        assert (await ann.event("call_ended", timeout=EVENT_TIMEOUT))["reason"] == "hangup"
+        await close_all([ann, bob])
