@@ -6,13 +6,14 @@ element, finds the speaker's tone."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from tests.support.rtc import connect, tone_peer
 from tests.support.server import RunningServer, running_server
-from tests.web.test_browser import CHROMIUM_ARGS, chromium_path
+from tests.web.test_browser import CHROMIUM_ARGS, Person, chromium_path, sign_in
 
 TONE = 880.0
 
@@ -78,4 +79,33 @@ async def test_chromium_audio_element_plays_the_room(server: RunningServer) -> N
                 await browser.close()
     finally:
         await peer.close()
+        await host.close()
+
+
+async def test_the_page_shows_when_the_room_is_recorded(tmp_path: Path) -> None:
+    executable = chromium_path()
+    async with running_server(media=True, recordings=tmp_path) as server:
+        host = await server.client("host")
+        rid = (await host.call("create_room", title="on tape"))["room"]["id"]
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                context = await browser.new_context()
+                person = Person(context, await context.new_page(), "listener")
+                await sign_in(person, server, "Lena", hash=f"#room={rid}")
+                await expect(person.tid("room-title")).to_have_text("on tape")
+                mark = person.tid("recording-mark")
+                await expect(mark).to_be_hidden()
+                await host.call("start_recording", room=rid)
+                await expect(mark).to_be_visible()
+                await host.call("stop_recording", room=rid)
+                await expect(mark).to_be_hidden()
+                await host.call("start_recording", room=rid)
+                # A late joiner learns it from the room's state.
+                late = Person(context, await context.new_page(), "late")
+                await sign_in(late, server, "Lars", hash=f"#room={rid}")
+                await expect(late.tid("recording-mark")).to_be_visible()
+                person.assert_no_page_errors()
+            finally:
+                await browser.close()
         await host.close()
