@@ -53,7 +53,7 @@ def make_store(settings: Settings) -> RoomStore:
     # Imported only when asked for: a one-node server needs no Redis module at all.
     from store.redis import RedisStore
 
-    return RedisStore(settings.redis, settings.node_id)
+    return RedisStore(settings.redis, settings.node_id, timeout=settings.store_timeout)
 
 
 def make_people(store: RoomStore) -> tuple[PeopleStore, Presence]:
@@ -190,7 +190,8 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     store = make_store(settings)
     service = RoomService(store, grace=settings.grace, host_grace=settings.host_grace,
                           max_rooms_per_host=settings.max_rooms_per_host,
-                          offers_in_flight=settings.offers_in_flight)
+                          offers_in_flight=settings.offers_in_flight,
+                          store_timeout=settings.store_timeout)
     delivery = Delivery(Metrics(), TaskSet())
     # The service hands the delivery what nobody asked for: the sweeper's and other nodes'
     # batches.
@@ -241,7 +242,8 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
     recordings, recording_route = build_recording(settings, service, delivery, engine, cluster,
                                                   handlers)
     gateway = Gateway(settings, delivery, handlers, media=engine,
-                      routes=[listen_route, recording_route])
+                      routes=[listen_route, recording_route],
+                      store_ping=getattr(store, "ping", None))
     return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
                users=users, listening=listening,
                recordings=recordings, edge=edge, matching=matching)

@@ -24,6 +24,7 @@ from server import http
 from server.connection import CLOSE_TOO_SLOW, SEND_BUFFER_LIMIT, Connection
 from server.delivery import Delivery
 from server.handlers.table import HandlerTable
+from server.health import HEALTH_TIMEOUT, StoreHealth
 from server.metrics import CONTENT_TYPE, Exposition, Metrics
 from server.ports import MediaPort
 from server.requests import VERSION, Requests
@@ -59,6 +60,7 @@ class Gateway:
         send_limit: int = SEND_BUFFER_LIMIT,
         clock: Callable[[], float] = time.monotonic,
         routes: Sequence[StreamRoute] = (),
+        store_ping: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.delivery = delivery
@@ -75,6 +77,11 @@ class Gateway:
         self.per_address: Counter[str] = Counter()
         self.server: Server | None = None
         self._watch: asyncio.Task[None] | None = None
+        # /healthz says 503 while the store does not answer (server.health).
+        self.health = (StoreHealth(store_ping, timeout=min(HEALTH_TIMEOUT,
+                                                           settings.store_timeout))
+                       if store_ping is not None else None)
+        self._health_task: asyncio.Task[None] | None = None
         self.stopping = False
         self.exposition = Exposition(self.metrics, rooms=lambda: len(self.delivery.rooms),
                                      media=lambda: self.media)
@@ -105,13 +112,17 @@ class Gateway:
             server_header=f"voiceroom/{VERSION}",
         )
         self._watch = asyncio.create_task(self._watch_stalls(), name="stalled-clients")
+        if self.health is not None:
+            self._health_task = asyncio.create_task(self.health.run(), name="store-health")
 
     async def stop(self) -> None:
         """Refuse new work, close every client with 1001, wait for the handlers."""
         self.stopping = True
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+        ours = [t for t in (self._watch, self._health_task) if t is not None]
+        for task in ours:
+            task.cancel()
+        await asyncio.gather(*ours, return_exceptions=True)
+        self._watch = self._health_task = None
         # Our close first: for a client that no longer reads it ends in an abort, where
         # websockets' own would wait for its buffer to drain.
         for conn in list(self.connections):
@@ -141,6 +152,9 @@ class Gateway:
         if path == "/healthz":
             if self.stopping:
                 return http.response(HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n")
+            problem = self.health.problem() if self.health is not None else None
+            if problem is not None:
+                return http.response(HTTPStatus.SERVICE_UNAVAILABLE, problem + "\n")
             return http.response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
             return http.response(HTTPStatus.OK, self.render_metrics(), CONTENT_TYPE)

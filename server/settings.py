@@ -37,6 +37,8 @@ DEFAULT_BURST = 40
 DEFAULT_MAX_CONNECTIONS = 10_000
 # Seconds a new websocket has to say hello before it is closed (1008).
 DEFAULT_HELLO_TIMEOUT = 10.0
+# Seconds a store call (a room command in all) may take before the request gets `internal`.
+DEFAULT_STORE_TIMEOUT = 5.0
 # Repository root: the default web/ folder lives beside the packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = REPO_ROOT / "web"
@@ -60,6 +62,7 @@ class Settings:
     # Bounds against abuse (docs/security.md names each and what it protects).
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT
     max_connections_per_address: int = 0  # 0: no bound (every local client shares 127.0.0.1)
+    store_timeout: float = DEFAULT_STORE_TIMEOUT
     max_rooms_per_host: int = DEFAULT_MAX_ROOMS_PER_HOST
     offers_in_flight: int = DEFAULT_OFFERS_IN_FLIGHT
     max_candidates: int = MAX_REMOTE_CANDIDATES
@@ -253,6 +256,9 @@ OPTIONS: tuple[_Option, ...] = (
             f"to say hello (default {DEFAULT_HELLO_TIMEOUT:g})", "SECONDS"),
     _Option("max_connections_per_address", "--max-connections-per-address", _non_negative_int,
             "open websockets per client address (default 0: no bound)", "N"),
+    _Option("store_timeout", "--store-timeout", _positive_float, "seconds a Redis call (a room "
+            f"command in all) may take before the request fails (default "
+            f"{DEFAULT_STORE_TIMEOUT:g})", "SECONDS"),
     _Option("max_rooms_per_host", "--max-rooms-per-host", _positive_int, "rooms one user may "
             f"host at once (default {DEFAULT_MAX_ROOMS_PER_HOST})", "N"),
     _Option("offers_in_flight", "--offers-in-flight", _positive_int, "webrtc_offers of one "

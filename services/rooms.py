@@ -77,8 +77,12 @@ class RoomService:
         new_room_id: Callable[[], str] = new_room_id,
         max_rooms_per_host: int | None = None,
         offers_in_flight: int = DEFAULT_OFFERS_IN_FLIGHT,
+        store_timeout: float | None = None,
     ) -> None:
         self.store = store
+        # Seconds a command may take in all, waiting for its room included (None: no bound):
+        # a store that stops answering fails commands in that time (docs/security.md).
+        self.store_timeout = store_timeout
         # None: no bound (the server passes its setting, DEFAULT_MAX_ROOMS_PER_HOST by default).
         self.max_rooms_per_host = max_rooms_per_host
         self.offers_in_flight = offers_in_flight
@@ -149,6 +153,18 @@ class RoomService:
 
     async def _run(self, room_id: str, actor: Actor, cmd: object,
                    now: float | None = None, *, step: Step | None = None) -> Outcome:
+        if self.store_timeout is None:
+            return await self._attempts(room_id, actor, cmd, now, step)
+        try:
+            async with asyncio.timeout(self.store_timeout):
+                return await self._attempts(room_id, actor, cmd, now, step)
+        except TimeoutError:
+            # A commit cut short may still land when the store wakes: a re-read tells.
+            raise ProtocolError(ErrorCode.INTERNAL,
+                                "the store did not answer in time; re-read the room") from None
+
+    async def _attempts(self, room_id: str, actor: Actor, cmd: object, now: float | None,
+                        step: Step | None) -> Outcome:
         # A store with `load_cached` (RedisStore) may hand out its own copy of the room without
         # asking the store whether it is current: the commit's version check catches a stale
         # copy (Conflict -> reload). A refusal must come from the stored state, though: a

@@ -37,6 +37,9 @@ class MemoryStore:
     async def close(self) -> None:
         self._sink = None
 
+    async def ping(self) -> None:
+        """Always answers: the rooms are in this process."""
+
     async def load(self, room_id: str) -> Room | None:
         room = self._rooms.get(room_id)
         return room.copy() if room is not None else None

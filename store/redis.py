@@ -50,10 +50,11 @@ log = logging.getLogger(__name__)
 # redis-py can swallow a cancellation that lands mid-command: the listener also polls a flag,
 # and close() waits this long at most for it.
 POLL_INTERVAL = 1.0
-# Connections to Redis per node (commands, the two subscriptions, pipelines), and how long a
-# command may wait for a free one.
+# Connections to Redis per node (commands, the two subscriptions, pipelines).
 MAX_CONNECTIONS = 32
-POOL_TIMEOUT = 10.0
+# Seconds any command may take (waiting for a free connection, connecting, the reply): a Redis
+# that stops answering fails requests with `internal` in that time, not when it wakes up.
+DEFAULT_TIMEOUT = 5.0
 # Seconds a room this node loaded or committed counts as served without local members.
 TOUCHED_SERVES = 10.0
 # Seconds the room handed back by a lost race stands in for a load (the retry comes at once).
@@ -71,20 +72,24 @@ class RedisStore:
         *,
         prefix: str = DEFAULT_PREFIX,
         client: aioredis.Redis | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.url = url
         self.node_id = node_id
         self.keys = Keys(prefix)
+        self.timeout = timeout
         if client is None:
             # A bounded pool: a burst of requests waits for a connection instead of opening
-            # hundreds (each new one also costs redis-py ~20 ms of CPU to set up).
+            # hundreds (each new one also costs redis-py ~20 ms of CPU to set up). Every wait
+            # on it is bounded by the timeout, so is every command through it.
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT)
+                url, max_connections=MAX_CONNECTIONS, timeout=timeout, socket_timeout=timeout,
+                socket_connect_timeout=timeout)
             client = aioredis.Redis.from_pool(pool)  # closes the pool with the client
         self.redis: aioredis.Redis = client
         # redis-py's script objects, for a client the pipeline does not cover.
         self._scripts: dict[Script, Any] = {}
-        self._pipe = Pipeline.for_client(self.redis)
+        self._pipe = Pipeline.for_client(self.redis, timeout)
         self._sink: EventSink | None = None
         self._listener: asyncio.Task[None] | None = None
         self._running = False
@@ -128,6 +133,13 @@ class RedisStore:
             return None
         self._remember(room)
         return room.copy()
+
+    async def ping(self) -> None:
+        """Raises unless Redis answers within the timeout (the health check)."""
+        if self._pipe is not None:
+            await self._pipe.execute("PING")
+        else:
+            await self.redis.ping()
 
     async def load_cached(self, room_id: str) -> tuple[Room | None, bool]:
         """The room for a command, and whether it was checked against Redis.

@@ -17,11 +17,14 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from store.lua import Script
 
 # The hot commands' connection: tries (with these pauses) when Redis cannot be reached.
 PIPE_RETRIES = (0.05, 0.2, 0.5)
+# Seconds a command may take, connecting and retries included (the store passes its own).
+DEFAULT_TIMEOUT = 5.0
 
 
 class Pipeline(asyncio.Protocol):
@@ -31,13 +34,17 @@ class Pipeline(asyncio.Protocol):
     a system call each; here the commands every coroutine issues in one turn of the event loop
     go out in one write, and the replies, which Redis sends in order, resolve them in order
     (hiredis parses). Unreachable Redis: retried as redis-py does; a connection lost with
-    commands in flight fails them with redis-py's `ConnectionError`.
+    commands in flight fails them with redis-py's `ConnectionError`. A command not answered
+    within `timeout` seconds fails with redis-py's `TimeoutError`; its reply, if it comes,
+    is passed over (replies keep their order), so a Redis that stalls and comes back is used
+    again without a reconnect.
     """
 
     def __init__(self, host: str, port: int, *, db: int = 0, username: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.host, self.port, self.db = host, port, db
         self.username, self.password = username, password
+        self.timeout = timeout
         self._transport: asyncio.Transport | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._pending: deque[asyncio.Future[Any]] = deque()
@@ -47,7 +54,8 @@ class Pipeline(asyncio.Protocol):
         self._closed = False
 
     @classmethod
-    def for_client(cls, client: aioredis.Redis) -> Pipeline | None:
+    def for_client(cls, client: aioredis.Redis,
+                   timeout: float = DEFAULT_TIMEOUT) -> Pipeline | None:
         """A pipeline to the server the redis-py client talks to; None for what it does not
         cover (unix sockets, TLS): the store then sends through redis-py."""
         pool = client.connection_pool
@@ -56,9 +64,17 @@ class Pipeline(asyncio.Protocol):
             return None
         return cls(str(kwargs["host"]), int(kwargs.get("port", 6379)),
                    db=int(kwargs.get("db") or 0), username=kwargs.get("username"),
-                   password=kwargs.get("password"))
+                   password=kwargs.get("password"), timeout=timeout)
 
     async def execute(self, *args: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._execute(args)
+        except TimeoutError:
+            raise RedisTimeoutError(f"Redis at {self.host}:{self.port} did not answer within "
+                                    f"{self.timeout:g} s") from None
+
+    async def _execute(self, args: Sequence[Any]) -> Any:
         for pause in (*PIPE_RETRIES, None):
             try:
                 if self._transport is None or self._connecting is not None:
@@ -115,7 +131,11 @@ class Pipeline(asyncio.Protocol):
         except BaseException as exc:
             if self._transport is not None:
                 self._transport.close()
-            self._connecting.set_exception(exc)
+            # Others waiting on this connect see a failure of theirs, never a cancellation
+            # (this one's timeout cancelled it; theirs may still run).
+            self._connecting.set_exception(
+                RedisConnectionError(f"connecting to Redis at {self.host}:{self.port} failed")
+                if isinstance(exc, asyncio.CancelledError) else exc)
             self._connecting.exception()  # retrieved: nobody else may be waiting
             raise
         finally:
