@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
-from audio.jitter import seq_diff
 from media.rtp import AudioRtp, audio_level_extension, parse_audio
 
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 # A new run's first timestamp follows the last one by the wall-clock time between them, at
 # least one frame: the receiver's jitter buffer reads a pause, not a jump back.
 MIN_STEP = FRAME_SAMPLES
+MAX_STEPS = 3000  # a minute of frames
 # (vad, -dBov) of RFC 6464, as aiortc parses it
 Level = tuple[bool, int] | None
 # (sequence number, timestamp, SSRC, Opus payload, level): one packet of a party's audio
@@ -104,14 +104,16 @@ class RelayOut:
         extension = b""
         if level is not None and self._level_id is not None:
             extension = self._extensions.get(level) or self._extension(level)
-        if not self.sender.send_at(payload, seq, timestamp, ntp_time(), extension):
+        now = time.time()
+        ntp = int((now + NTP_EPOCH_OFFSET) * 4294967296.0) & 0xFFFFFFFFFFFFFFFF
+        if not self.sender.send_at(payload, seq, timestamp, ntp, extension):
             return False
         self.sent += 1
         last = self._last_seq
-        if last is None or seq_diff(seq, last) > 0:  # a late packet moves nothing back
+        if last is None or 0 < (seq - last) & 0xFFFF < 0x8000:  # a late one moves nothing back
             self._last_seq = seq
             self._last_ts = timestamp
-            self._last_time = time.monotonic()
+            self._last_time = now
         return True
 
     def _extension(self, level: tuple[bool, int]) -> bytes:
@@ -127,8 +129,8 @@ class RelayOut:
         last = self._last_seq
         if last is None:
             return random.randrange(1 << 16), random.randrange(1 << 32)
-        gap = time.monotonic() - self._last_time
-        steps = max(1, round(gap * SAMPLE_RATE / FRAME_SAMPLES))
+        gap = time.time() - self._last_time  # (wall clock: bounded, should it step)
+        steps = min(MAX_STEPS, max(1, round(gap * SAMPLE_RATE / FRAME_SAMPLES)))
         return (last + 1) & 0xFFFF, (self._last_ts + steps * MIN_STEP) & 0xFFFFFFFF
 
 
