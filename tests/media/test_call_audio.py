@@ -234,9 +234,13 @@ async def test_end_closes_both_connections_and_refuses_later_offers(engine: Medi
         await dial(engine, call, "bob", bob)
         media = engine.call_media(call.id)
         assert media is not None
-        pcs = [leg.peer.pc for leg in media.legs.values() if leg.peer is not None]
+        peers = [leg.peer for leg in media.legs.values() if leg.peer is not None]
+        sockets = [p.transport for peer in peers
+                   for p in peer.audio.receiver.transport.transport._connection._protocols]
+        assert len(peers) == 2 and sockets and not any(t.is_closing() for t in sockets)
         await engine.call_changed(replace(call, state=CallStatus.ENDED))
-        assert all(pc.connectionState == "closed" for pc in pcs)
+        assert all(peer.pc.connectionState == "closed" for peer in peers)
+        assert all(t.is_closing() for t in sockets)  # every UDP socket of theirs let go
         assert engine.call_media(call.id) is None and engine.stats()["media_calls"] == 0
         late = tone_peer(CALLER_HZ)
         try:
