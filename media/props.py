@@ -78,6 +78,9 @@ class PropsMix:
         self.voices: dict[str, _Voice] = {}
         self.costs: dict[str, EffectCost] = {}
         self._play: int | None = None  # the music play being played (rooms.propstate.Music)
+        # The last play that ended here: a room change carrying it (sent before the server
+        # stopped the music) must not start it again.
+        self._finished: int | None = None
         self._track: str | None = None
         self._volume = 0.0
         self._music: Music | None = None  # that play's player, once decoded
@@ -100,7 +103,7 @@ class PropsMix:
         self._volume = music.volume
         if music.track is None:
             self._stop_music()
-        elif music.play != self._play:
+        elif music.play != self._play and music.play != self._finished:
             self._start_music(music.play, music.track, music.loop)
         elif self._music is not None:
             self._music.set_volume(music.volume)
@@ -148,6 +151,7 @@ class PropsMix:
         self.overlay.play_music(self._music)
 
     def _ended(self, play: int) -> None:
+        self._finished = play
         if self._play == play:
             self._stop_music()
         if self.on_music_ended is not None:

@@ -176,3 +176,32 @@ async def test_a_sound_reaches_every_stream_and_an_effect_never_its_speaker(
         assert props.costs["pitch_up"].frames >= 140
     finally:
         await session.stop()
+
+
+async def test_an_ended_play_is_reported_once_and_not_started_again(tmp_path: Path) -> None:
+    tone_file(tmp_path / "blip.wav", 500.0, 0.1)
+    ended: list[tuple[str, int]] = []
+    props = PropsMix("r", Catalogue.load(None, tmp_path), lambda room, play: ended.append(
+        (room, play)))
+
+    async def loaded() -> None:
+        for _ in range(200):
+            if props.overlay.music is not None:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the track was not decoded")
+
+    once = RoomProps().with_music(Music("blip", volume=1.0, loop=False, play=1))
+    props.follow(once)
+    await loaded()
+    for _ in range(20):  # 0.4 s: the 0.1 s track runs out
+        props.before_mix({}, set())
+    assert ended == [("r", 1)]
+    # A room change sent before the server stopped the music still names play 1.
+    props.follow(once)
+    await asyncio.sleep(0.05)
+    assert props.overlay.music is None and ended == [("r", 1)]
+    # Played again (a new play): it starts.
+    props.follow(RoomProps().with_music(Music("blip", volume=1.0, play=2)))
+    await loaded()
+    props.close()
