@@ -33,6 +33,7 @@ class HostSession(RoomSession):
 
 async def run(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
+        events = client.events()  # before the room exists: none of its events is missed
         try:
             reply = await client.create_room(
                 args.title, seats=args.seats, seat_mode=args.seat_mode,
@@ -46,7 +47,7 @@ async def run(args: argparse.Namespace) -> int:
         say(f"room: {room}")
         for line in format_state(state):
             say(line)
-        session = HostSession(client, room, args)
+        session = HostSession(client, room, args, events)
         session.speaker = session.host = True
         session.view.load(state)
         common_commands(session)

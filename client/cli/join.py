@@ -36,6 +36,7 @@ class JoinSession(RoomSession):
 
 async def run(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
+        events = client.events()  # before the join: its events follow the reply at once
         try:
             reply = await client.join_room(args.room)
         except ClientError as exc:
@@ -44,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
         say(f"joined {args.room} as {reply.get('role')}")
         for line in format_state(reply.get("room") or {}):
             say(line)
-        session = JoinSession(client, args.room, args)
+        session = JoinSession(client, args.room, args, events)
         state = reply.get("room") or {}
         session.view.load(state)
         seats = state.get("seats") or []

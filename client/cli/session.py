@@ -17,6 +17,7 @@ from client.cli.narrate import narrate
 from client.cli.output import say
 from client.cli.roomview import RoomView, UnknownUser
 from client.connection import ClientError, Event, Reply, VoiceClient
+from client.events import EventStream
 
 
 def stdin_lines() -> asyncio.Queue[str | None]:
@@ -52,7 +53,8 @@ class RoomSession:
     leading "/" (`help`, `/help`); anything else is sent as chat (`say ...` sends a line
     that starts with a command word)."""
 
-    def __init__(self, client: VoiceClient, room: str, args: argparse.Namespace) -> None:
+    def __init__(self, client: VoiceClient, room: str, args: argparse.Namespace,
+                 events: EventStream | None = None) -> None:
         self.client = client
         self.room = room
         self.args = args
@@ -66,7 +68,9 @@ class RoomSession:
         self.stdout_closed = False
         # Subscribe now, not when the pump starts: requests made before it (request_mic,
         # the media offer) may cause events at once, e.g. an auto-accepting host's mic_accepted.
-        self.events = client.events()
+        # A caller that joined first passes the stream it opened before the join: the events
+        # right after the join's reply (who is speaking now) are in it.
+        self.events = events if events is not None else client.events()
 
     def add_command(self, word: str, usage: str, request: CommandFunc,
                     show: ShowFunc | None = None) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from client import VoiceClient
 from server.process import REPO_ROOT, ServerChild, server_child
 from tests.client.test_cli import cli
 
@@ -94,6 +95,11 @@ async def test_speaking_is_told_when_it_changes_not_every_level(server: ServerCh
                    "--tone", "440", "--no-input") as host:
         room = (await host.expect(r"^room: (\S+)$")).group(1)
         await host.expect(r"media: connected")
+        # The server hears the tone (a probe sees the host speaking): from now on it is steady.
+        async with VoiceClient.connect(server.url, name=uid("Probe")) as probe:
+            await probe.join_room(room)
+            await probe.wait_for("speaking", lambda e: bool((e.get("levels") or {}).get("singer")),
+                                 timeout=30, room=room)
         async with cli(server, "--name", uid("Ear"), "join", room, "--no-input",
                        "--duration", "4") as ear:
             await ear.expect(r"speaking: Singer")
