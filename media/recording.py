@@ -4,9 +4,11 @@ Files, in the recordings folder (docs/protocol.md "Recording"):
 - `ID.ogg`: the room's mix, the very packets its listeners get (no re-encode), one page per
   20 ms tick, the ticks the clock skipped as pages of Opus silence.
 - `ID.USER.ogg`: each heard speaker's own Opus as received (no re-encode), on the same
-  timeline as the mix: silence before their first packet, for packets lost on the way (by RTP
-  sequence number) and while they sent nothing (by arrival tick); duplicates and packets come
-  too late for their place are left out.
+  timeline as the mix: silence before their first packet (placed by its arrival tick), then
+  each packet placed by its RTP sequence number (silence for those lost or not heard, e.g.
+  while muted), unless it arrives 2 s or more after that place (the speaker sent nothing for
+  a while: silence up to its arrival); a new connection's packets start where they arrive;
+  duplicates and packets too late for their place are left out.
 - `ID.json`: the timeline (what the server adds through `event`, each user's speaking spans,
   milliseconds from the start), rewritten whole (atomically) at most once a second.
 
