@@ -90,8 +90,10 @@ async def test_music_loops_and_ducks_10_db_while_someone_speaks(server: RunningS
         await host.call("play_music", room=rid, track="hum", loop=True)
         await wait_recorded(peers.values(), 3.0)  # longer than the 2 s track
         start = peers["lis"].recorder.seconds
+        # No gap at the loop: every 100 ms of the last 2.5 s (longer than the track) holds the
+        # music (3 dB: one late packet on a busy machine may cost a window 2 dB; a gap more).
         free = envelope(peers["lis"].samples(2.5), MUSIC_HZ, window=0.1)
-        assert db(float(free.min())) > db(float(free.max())) - 1.0, free  # no gap at the loop
+        assert db(float(free.min())) > db(float(free.max())) - 3.0, free
         voice.on = True
         await wait_recorded(peers.values(), 2.0)
         voice.on = False
