@@ -123,8 +123,8 @@ export function leaveRoomLocally() {
   if (app.media) app.media.stop();
   // Notices about the room's states (an invitation, a muted seat, requests) go with it.
   for (const key of ["invite", "seat-muted", "mic-request:"]) ui.clearNotice(key);
-  presence.joined = [];
-  presence.left = [];
+  presence.joined = null;
+  presence.left = null;
   state.clearRoom(app);
   ui.setMicProblem(null);
   app.micProblem = null;
@@ -246,21 +246,27 @@ const EFFECTS = {
   leave: (e) => backToLobby(e.text, e.kind),
 };
 
-// Joins and leaves (host and admins hear of them), gathered into a line a moment later.
-const presence = { joined: [], left: [], timer: null };
+// Joins and leaves (host and admins hear of them): one chat line where the first one came,
+// which gathers the names of those that follow within a moment ("Ann, Bob and 3 others
+// joined"), so a busy room's chat is not a list of arrivals.
+const presence = { joined: null, left: null, timer: null };
 
 function notePresence(e) {
-  (e.joined ? presence.joined : presence.left).push(e.name);
-  if (!presence.timer) presence.timer = setTimeout(flushPresence, PRESENCE_WINDOW_MS);
+  if (!app.room) return;
+  const verb = e.joined ? "joined" : "left";
+  let group = presence[verb];
+  if (!group) {
+    group = presence[verb] = { names: [], line: ui.appendChat({ system: true, text: "" }, false) };
+  }
+  group.names.push(e.name);
+  ui.setChatText(group.line, `${listOfNames(group.names)} ${verb}`);
+  if (!presence.timer) presence.timer = setTimeout(endPresenceWindow, PRESENCE_WINDOW_MS);
 }
 
-function flushPresence() {
+function endPresenceWindow() {
   presence.timer = null;
-  for (const [names, verb] of [[presence.joined, "joined"], [presence.left, "left"]]) {
-    if (names.length && app.room) ui.appendChat({ system: true, text: `${listOfNames(names)} ${verb}` }, false);
-  }
-  presence.joined = [];
-  presence.left = [];
+  presence.joined = null;
+  presence.left = null;
 }
 
 /** "Ann", "Ann and Bob", "Ann, Bob and Cy", "Ann, Bob, Cy and 4 others". */

@@ -102,8 +102,7 @@ const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-d
 export function appendChat(msg, mine, at = new Date()) {
   const log = $("chat-log");
   const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.append(
-    h(
+  const line = h(
       "li",
       {
         class: `chat-line${mine ? " mine" : ""}${msg.system ? " system" : ""}`,
@@ -113,10 +112,17 @@ export function appendChat(msg, mine, at = new Date()) {
       h("time", { class: "chat-time", testid: "chat-time", datetime: at.toISOString() }, clock.format(at)),
       msg.system ? null : h("span", { class: "chat-name" }, msg.name || msg.user),
       h("span", { class: "chat-text" }, msg.text),
-    ),
-  );
+    );
+  log.append(line);
   while (log.children.length > CHAT_KEEP) log.firstChild.remove();
   if (nearBottom || mine) log.scrollTop = log.scrollHeight;
+  return line;
+}
+
+/** Rewrites a line's text (a join line that gathers more names). */
+export function setChatText(line, text) {
+  const span = line.querySelector(".chat-text");
+  if (span) span.textContent = text;
 }
 
 export function clearChat() {
