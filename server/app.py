@@ -347,6 +347,7 @@ def describe(settings: Settings) -> Mapping[str, Any]:
         "node": settings.node_id,
         "store": "redis" if settings.redis else "memory",
         "auth": "token" if settings.secret else "development (no secret)",
+        "metrics": "bearer token" if settings.metrics_token else "open",
         "grace": settings.grace,
         "host_grace": settings.host_grace,
     }

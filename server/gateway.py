@@ -8,6 +8,7 @@ its user is no longer connected to start their grace).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -110,6 +111,7 @@ class Gateway:
             compression=None,
             close_timeout=CLOSE_TIMEOUT,
             server_header=f"voiceroom/{VERSION}",
+            create_connection=http.HttpGate,
         )
         self._watch = asyncio.create_task(self._watch_stalls(), name="stalled-clients")
         if self.health is not None:
@@ -157,6 +159,9 @@ class Gateway:
                 return http.response(HTTPStatus.SERVICE_UNAVAILABLE, problem + "\n")
             return http.response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
+            if not self._may_read_metrics(request):
+                return http.response(HTTPStatus.UNAUTHORIZED, "a bearer token is required\n",
+                                     extra={"WWW-Authenticate": 'Bearer realm="metrics"'})
             return http.response(HTTPStatus.OK, self.render_metrics(), CONTENT_TYPE)
         for route in self.routes:
             answer = route(ws, request, path)
@@ -167,6 +172,13 @@ class Gateway:
             names = sorted(self.settings.apps.apps)
             return http.response(HTTPStatus.OK, json.dumps({"apps": names}), "application/json")
         return http.static_response(self.settings.web_dir, path)
+
+    def _may_read_metrics(self, request: Request) -> bool:
+        token = self.settings.metrics_token
+        if token is None:
+            return True
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     def render_metrics(self) -> bytes:
         """The Prometheus text format (server.metrics)."""

@@ -63,6 +63,8 @@ class Settings:
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT
     max_connections_per_address: int = 0  # 0: no bound (every local client shares 127.0.0.1)
     store_timeout: float = DEFAULT_STORE_TIMEOUT
+    # GET /metrics wants `Authorization: Bearer <this>` when set (default: open).
+    metrics_token: str | None = None
     max_rooms_per_host: int = DEFAULT_MAX_ROOMS_PER_HOST
     offers_in_flight: int = DEFAULT_OFFERS_IN_FLIGHT
     max_candidates: int = MAX_REMOTE_CANDIDATES
@@ -256,6 +258,8 @@ OPTIONS: tuple[_Option, ...] = (
             f"to say hello (default {DEFAULT_HELLO_TIMEOUT:g})", "SECONDS"),
     _Option("max_connections_per_address", "--max-connections-per-address", _non_negative_int,
             "open websockets per client address (default 0: no bound)", "N"),
+    _Option("metrics_token", "--metrics-token", _non_empty, "bearer token GET /metrics asks "
+            "for (default: none, /metrics is open)", "TOKEN"),
     _Option("store_timeout", "--store-timeout", _positive_float, "seconds a Redis call (a room "
             f"command in all) may take before the request fails (default "
             f"{DEFAULT_STORE_TIMEOUT:g})", "SECONDS"),

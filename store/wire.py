@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,7 +108,10 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         score, room_id = unpack(raw)
-        return float(score), str(room_id)
+        value = float(score)
+        if not math.isfinite(value):  # Redis refuses NaN as a score: the cursor is forged
+            raise ValueError("not a finite score")
+        return value, str(room_id)
     except (ValueError, TypeError, binascii.Error, msgpack.ExtraData) as exc:
         raise RoomError(
             ErrorCode.BAD_REQUEST, "cursor: not a cursor from list_rooms", field="cursor"
