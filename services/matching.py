@@ -110,7 +110,10 @@ class MatchService:
                    tags: Sequence[str] | None) -> None:
         """`match_join`: into the queue, or new preferences for a user waiting already (who
         keeps their place: the wait counts from the first join)."""
-        profile = await self.people.profile(actor.user)
+        # Read at once (one round trip on Redis), checked in the protocol's order below.
+        profile, mine, old = await asyncio.gather(
+            self.people.profile(actor.user), self.calls.calls_of(actor.user),
+            self.store.entry(actor.user))
         home = profile.city if profile is not None else None
         if city is CityChoice.SAME and not home:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "city 'same' needs a city in your "
@@ -119,10 +122,9 @@ class MatchService:
         if not verified:
             raise ProtocolError(ErrorCode.NOT_VERIFIED,
                                 "only real-name verified users can be matched")
-        if any(stored.call.live for stored in await self.calls.calls_of(actor.user)):
+        if any(stored.call.live for stored in mine):
             raise ProtocolError(ErrorCode.ALREADY_IN_CALL,
                                 "you are in a call or one is ringing: end it first")
-        old = await self.store.entry(actor.user)
         now = self.clock()
         entry = Entry(
             user=actor.user,

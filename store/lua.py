@@ -289,3 +289,48 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """)
+
+# The match queue's other steps, each one command through the store's pipeline. KEYS: queue
+# hash, queue version. ARGV: user, entry. The entry in, the version bumped.
+MATCH_JOIN = Script("""
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('INCR', KEYS[2])
+return 1
+""")
+
+# KEYS: queue hash, queue version. ARGV: user. 1 if they were waiting (then the version grows).
+MATCH_LEAVE = Script("""
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+if n > 0 then redis.call('INCR', KEYS[2]) end
+return n
+""")
+
+# Reads for the pairing round, one step each whatever the number of users. KEYS: one key per
+# user; ARGV as said. Each returns one reply per key, in KEYS order.
+MATCH_HISTORIES = Script("""
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('ZRANGEBYSCORE', key, ARGV[1], '+inf', 'WITHSCORES')
+end
+return out
+""")
+MATCH_SETS = Script("""
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('SMEMBERS', key) end
+return out
+""")
+MATCH_EXIST = Script("""
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('EXISTS', key) end
+return out
+""")
+# KEYS: calling hash, in-call hash. ARGV: users. The users ringing out or in a call.
+MATCH_BUSY = Script("""
+local out = {}
+for _, user in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[1], user) == 1 or redis.call('HEXISTS', KEYS[2], user) == 1 then
+    table.insert(out, user)
+  end
+end
+return out
+""")

@@ -16,7 +16,7 @@ from typing import Any
 from calls.machine import CallEvent
 from calls.matching import REMATCH_WINDOW
 from calls.model import CallState
-from store import lua
+from store import lua, reads
 from store.base import Conflict
 from store.match import HISTORY, Entry, Refusal, Refused, Report
 from store.redis import RedisStore
@@ -25,28 +25,26 @@ from store.wire import as_text, pack
 
 
 class RedisMatch:
+    """Every step is one script through the store's pipeline (store/resp.py): the steps a
+    pairing round issues at once leave in one write, and no pool connection is held."""
+
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.redis = store.redis
         self.keys = store.keys
         self.node_id = store.node_id
+        self._queue_keys = [self.keys.match_queue, self.keys.match_version]
 
     async def join(self, entry: Entry) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys.match_queue, entry.user, entry.to_bytes())
-        pipe.incr(self.keys.match_version)
-        await pipe.execute()
+        await self.store.script(lua.MATCH_JOIN, self._queue_keys,
+                                [entry.user, entry.to_bytes()])
 
     async def entry(self, user: str) -> Entry | None:
-        raw = await self.redis.hget(self.keys.match_queue, user)
+        raw = await self.store.script(reads.HGET, [self.keys.match_queue], [user])
         return None if raw is None else Entry.from_bytes(user, raw)
 
     async def leave(self, user: str) -> bool:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hdel(self.keys.match_queue, user)
-        pipe.incr(self.keys.match_version)
-        removed, _ = await pipe.execute()
-        return bool(removed)
+        return bool(await self.store.script(lua.MATCH_LEAVE, self._queue_keys, [user]))
 
     async def drop(self, entries: Sequence[Entry]) -> list[str]:
         if not entries:
@@ -54,50 +52,42 @@ class RedisMatch:
         args: list[Any] = []
         for entry in entries:
             args += [entry.user, entry.stamp]
-        removed = await self.store.script(
-            lua.MATCH_DROP, [self.keys.match_queue, self.keys.match_version], args)
+        removed = await self.store.script(lua.MATCH_DROP, self._queue_keys, args)
         return [as_text(user) for user in removed]
 
     async def version(self) -> int:
-        return int(await self.redis.get(self.keys.match_version) or 0)
+        return int(await self.store.script(reads.GET, [self.keys.match_version], []) or 0)
 
     async def waiting(self) -> list[Entry]:
-        raw = await self.redis.hgetall(self.keys.match_queue)
-        return [Entry.from_bytes(as_text(user), blob) for user, blob in raw.items()]
+        flat = await self.store.script(reads.HGETALL, [self.keys.match_queue], [])
+        return [Entry.from_bytes(as_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def history(self, users: Sequence[str], since: float) -> dict[str, dict[str, float]]:
         if not users:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for user in users:
-            pipe.zrangebyscore(self.keys.matched(user), repr(since), "+inf", withscores=True)
-        replies = await pipe.execute()
-        return {user: {as_text(partner): float(at) for partner, at in reply}
-                for user, reply in zip(users, replies, strict=True)}
+        replies = await self.store.script(
+            lua.MATCH_HISTORIES, [self.keys.matched(u) for u in users], [repr(since)])
+        return {user: {as_text(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+                for user, flat in zip(users, replies, strict=True)}
 
     async def met(self, x: str, y: str, since: float) -> bool:
-        at = await self.redis.zscore(self.keys.matched(x), y)
+        at = await self.store.script(reads.ZSCORE, [self.keys.matched(x)], [y])
         return at is not None and float(at) >= since
 
     async def blocking(self, users: Sequence[str]) -> dict[str, set[str]]:
         if not users:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for user in users:
-            pipe.smembers(self.keys.blocking(user))
-        replies = await pipe.execute()
+        replies = await self.store.script(lua.MATCH_SETS,
+                                          [self.keys.blocking(u) for u in users], [])
         return {user: {as_text(b) for b in reply}
                 for user, reply in zip(users, replies, strict=True)}
 
     async def busy(self, users: Sequence[str]) -> set[str]:
         if not users:
             return set()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.calling, list(users))
-        pipe.hmget(self.keys.in_call, list(users))
-        calling, in_call = await pipe.execute()
-        return {user for user, out, active in zip(users, calling, in_call, strict=True)
-                if out is not None or active is not None}
+        busy = await self.store.script(lua.MATCH_BUSY, [self.keys.calling, self.keys.in_call],
+                                       list(users))
+        return {as_text(user) for user in busy}
 
     async def commit_pair(self, a: Entry, b: Entry, call: CallState,
                           events: Sequence[CallEvent], now: float) -> Refused | None:
@@ -121,10 +111,8 @@ class RedisMatch:
         entries = await self.waiting()
         if not entries:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for entry in entries:
-            pipe.exists(self.keys.conns(entry.user))
-        online = await pipe.execute()
+        online = await self.store.script(lua.MATCH_EXIST,
+                                         [self.keys.conns(e.user) for e in entries], [])
         return await self.drop([e for e, here in zip(entries, online, strict=True) if not here])
 
     async def lead(self, node: str, ttl: float) -> bool:

@@ -28,3 +28,8 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out
 """)
+
+# One field of a hash, one string, one member's score (the match store's reads).
+HGET = Script("return redis.call('HGET', KEYS[1], ARGV[1])")
+GET = Script("return redis.call('GET', KEYS[1])")
+ZSCORE = Script("return redis.call('ZSCORE', KEYS[1], ARGV[1])")
