@@ -57,6 +57,12 @@ async def test_props_reach_the_media_owner_from_another_node(tmp_path: Path) -> 
                 assert len(runs(env > 0.5 * float(env.max()))) == 1, user
             own = levels_db(peers["sat"], [440.0, 660.0], seconds=1.5)
             assert max(own.values()) < -60, own  # never their own voice
+            # Played on the owner's own node: once too (its commit is not heard back from
+            # Redis), and a sound from either node plays nowhere else.
+            await host.call("play_sound", room=rid, sound="beep")
+            await wait_for(lambda: mix.props.sounds_played == 2)
+            await asyncio.sleep(0.5)
+            assert mix.props.sounds_played == 2
         finally:
             await close_all(peers.values())
             await close_clients([host, lis, sat])
