@@ -18,6 +18,7 @@ BENCHES: dict[str, list[str]] = {
     "latency": ["--seconds", "10"],
     "calls_setup": [],
     "audience": ["--listeners", "100", "--http", "1000", "--seconds", "8"],
+    "props_session": ["--speakers", "4", "--seconds", "10"],
 }
 
 
