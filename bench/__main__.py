@@ -17,6 +17,7 @@ BENCHES: dict[str, list[str]] = {
     "rooms_per_core": ["--pin", "--step", "2", "--max-rooms", "10", "--seconds", "8"],
     "latency": ["--seconds", "10"],
     "calls_setup": [],
+    "match": [],
     "audience": ["--listeners", "100", "--http", "1000", "--seconds", "8"],
     "props_session": ["--speakers", "4", "--seconds", "10"],
 }

@@ -51,7 +51,9 @@ class LeanClient(asyncio.Protocol):
 
     @classmethod
     async def connect(cls, url: str, user: str, name: str,
-                      on_event: EventHook, on_reply: ReplyHook) -> LeanClient:
+                      on_event: EventHook, on_reply: ReplyHook, **hello: Any) -> LeanClient:
+        """Connected and signed in; `hello` adds claims (development mode: app, verified,
+        city)."""
         parsed = urlsplit(url)
         client = cls(user, on_event, on_reply)
         loop = asyncio.get_running_loop()
@@ -64,7 +66,7 @@ class LeanClient(asyncio.Protocol):
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode())
         await asyncio.wait_for(client._upgraded, HANDSHAKE_TIMEOUT)
-        await client.request("hello", user=user, name=name)
+        await client.request("hello", user=user, name=name, **hello)
         return client
 
     # requests, as VoiceClient names them
