@@ -87,13 +87,12 @@ class PeerProc:
 
 
 @contextlib.asynccontextmanager
-async def media_peers(url: str, *, rooms: int, talkers: int, silent: int, listeners: int,
-                      prefix: str = "w0", cpu: str | None = None,
-                      extra: Sequence[str] = ()) -> AsyncIterator[PeerProc]:
+async def peer_process(*argv: str, cpu: str | None = None, ready_timeout: float,
+                       stop_timeout: float) -> AsyncIterator[PeerProc]:
+    """`python ARGV...` (a peers module): yields once it prints `ready {json}`; on the way out
+    closes its stdin, then terminates it, then kills it after `stop_timeout` seconds."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.media_peers", "--url", url, "--rooms", str(rooms),
-        "--talkers", str(talkers), "--silent", str(silent), "--listeners", str(listeners),
-        "--prefix", prefix, *extra,
+        sys.executable, *argv,
         cwd=REPO_ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -103,7 +102,7 @@ async def media_peers(url: str, *, rooms: int, talkers: int, silent: int, listen
     lines: list[str] = []
     try:
         while True:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 300)).decode()
+            line = (await asyncio.wait_for(proc.stdout.readline(), ready_timeout)).decode()
             if not line:
                 raise RuntimeError("peers exited before ready:\n" + "".join(lines[-20:]))
             lines.append(line)
@@ -117,10 +116,22 @@ async def media_peers(url: str, *, rooms: int, talkers: int, silent: int, listen
                 proc.stdin.close()
             proc.terminate()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 20)
+                await asyncio.wait_for(proc.wait(), stop_timeout)
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def media_peers(url: str, *, rooms: int, talkers: int, silent: int, listeners: int,
+                      prefix: str = "w0", cpu: str | None = None,
+                      extra: Sequence[str] = ()) -> AsyncIterator[PeerProc]:
+    async with peer_process(
+        "-m", "bench.media_peers", "--url", url, "--rooms", str(rooms),
+        "--talkers", str(talkers), "--silent", str(silent), "--listeners", str(listeners),
+        "--prefix", prefix, *extra, cpu=cpu, ready_timeout=300, stop_timeout=20,
+    ) as peers:
+        yield peers
 
 
 @dataclass

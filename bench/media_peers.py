@@ -25,11 +25,12 @@ import signal
 import sys
 import time
 import zlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
 from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
 from audio.opus import OpusEncoder
@@ -55,6 +56,121 @@ def encoded_loop(freq: float | None) -> tuple[list[bytes], int]:
     return [encoder.encode(source.read()) for _ in range(LOOP_FRAMES)], 13  # ~-13 dBov
 
 
+class Publisher(Protocol):
+    """A peer that sends: its sender (None until answered), its loop, its level extension."""
+
+    sender: DirectSender | None
+    packets: list[bytes]
+    extension: bytes
+
+
+def answered(transceiver: RTCRtpTransceiver, idle: IdleTrack,
+             level: int) -> tuple[DirectSender, bytes]:
+    """A publisher's sender and RFC 6464 extension (empty if not negotiated), once answered."""
+    ext_id = audio_level_extension_id(transceiver)
+    extension = b"" if ext_id is None else audio_level_extension(ext_id, level)
+    return DirectSender(transceiver, idle), extension
+
+
+async def negotiate(pc: RTCPeerConnection, transceiver: RTCRtpTransceiver,
+                    offer: Callable[[str], Awaitable[str]],
+                    count: Callable[[int, bytes, Any], None]) -> None:
+    """Offer through `offer` (the offer's SDP in, the answer's out), counting what comes in."""
+    tap_receiver(transceiver.receiver, count)
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await offer(pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    fast_receive(transceiver, count)  # the cheap way in: this process drives many peers
+
+
+class PeerProcess:
+    """What a peers process does whatever its peers are: wait for them to connect, send every
+    publisher's next packet on one 20 ms clock, and live (`serve`) until stdin closes."""
+
+    connect_timeout = 60.0
+    first_frame = 0  # the frame number of the clock's first tick
+    paused = False  # connected, sending nothing (RTCP and ICE keep-alives only)
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._clock: asyncio.Task[None] | None = None
+
+    def connections(self) -> list[RTCPeerConnection]:
+        raise NotImplementedError
+
+    def senders(self) -> Sequence[Publisher]:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def connected(self) -> None:
+        deadline = time.monotonic() + self.connect_timeout
+        while any(pc.connectionState != "connected" for pc in self.connections()):
+            if time.monotonic() > deadline:
+                states = [pc.connectionState for pc in self.connections()]
+                raise SystemExit(f"peers did not connect: {states.count('connected')} of "
+                                 f"{len(states)}")
+            await asyncio.sleep(0.1)
+
+    def start(self) -> None:
+        self._clock = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        n = self.first_frame
+        while True:
+            deadline += FRAME_SECONDS
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not self.paused:
+                ntp = ntp_now()
+                i = n % LOOP_FRAMES
+                senders = self.senders()
+                for peer in senders:
+                    assert peer.sender is not None
+                    peer.sender.send(peer.packets[i], n * FRAME_SAMPLES, ntp, peer.extension)
+                self.sent += len(senders)
+            n += 1
+
+    async def close(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+        await asyncio.gather(*(pc.close() for pc in self.connections()),
+                             return_exceptions=True)
+
+    async def serve(self, setup: Callable[[], Awaitable[None]],
+                    command: Callable[[bytes], None]) -> None:
+        """Set up, print `ready {stats}` once all are connected and sending, pass each stdin
+        line (stripped) to `command`; at stdin's end or SIGTERM print `stats`, close."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        try:
+            await setup()
+            await self.connected()
+            self.start()
+            emit("ready", self.stats())
+            reader = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                         sys.stdin)
+
+            async def commands() -> None:
+                while line := await reader.readline():
+                    command(line.strip())
+                stop.set()
+
+            task = asyncio.ensure_future(commands())
+            await stop.wait()
+            task.cancel()
+            emit("stats", self.stats())
+        finally:
+            with contextlib.suppress(Exception):
+                await self.close()
+
+
 @dataclass
 class Peer:
     user: str
@@ -67,14 +183,13 @@ class Peer:
     received_bytes: int = 0
 
 
-class Peers:
+class Peers(PeerProcess):
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         self.peers: list[Peer] = []
         self.publishers: list[Peer] = []
         self.rooms: list[str] = []
-        self._clock: asyncio.Task[None] | None = None
-        self.sent = 0
         # --trace: when the first listener got each payload (monotonic, the recent ones).
         self.tracing = False
         self.traced = False
@@ -105,18 +220,14 @@ class Peers:
                 # A payload seen twice in a trace cannot be matched: left out (None).
                 trace[key] = None if key in trace else time.monotonic()
 
-        tap_receiver(transceiver.receiver, count)
-        await pc.setLocalDescription(await pc.createOffer())
-        assert room is not None
-        reply = await client.webrtc_offer(room, pc.localDescription.sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
-        fast_receive(transceiver, count)  # the cheap way in: this process drives many peers
+        async def offer(sdp: str) -> str:
+            assert room is not None
+            return str((await client.webrtc_offer(room, sdp))["sdp"])
+
+        await negotiate(pc, transceiver, offer, count)
         if publish and idle is not None:
-            peer.sender = DirectSender(transceiver, idle)
             peer.packets, level = encoded_loop(freq)
-            ext_id = audio_level_extension_id(transceiver)
-            if ext_id is not None:
-                peer.extension = audio_level_extension(ext_id, level)
+            peer.sender, peer.extension = answered(transceiver, idle, level)
             self.publishers.append(peer)
         self.peers.append(peer)
         return peer
@@ -157,34 +268,11 @@ class Peers:
         for start in range(0, count, 10):  # a few at a time: ICE gathering is slow-ish
             await asyncio.gather(*(listener(i) for i in range(start, min(count, start + 10))))
 
-    async def connected(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while any(p.pc.connectionState != "connected" for p in self.peers):
-            if time.monotonic() > deadline:
-                states = [p.pc.connectionState for p in self.peers]
-                raise SystemExit(f"peers did not connect: {states.count('connected')} of "
-                                 f"{len(states)}")
-            await asyncio.sleep(0.1)
+    def connections(self) -> list[RTCPeerConnection]:
+        return [p.pc for p in self.peers]
 
-    def start(self) -> None:
-        self._clock = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        n = 0
-        while True:
-            deadline += FRAME_SECONDS
-            delay = deadline - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            ntp = ntp_now()
-            i = n % LOOP_FRAMES
-            for peer in self.publishers:
-                assert peer.sender is not None
-                peer.sender.send(peer.packets[i], n * FRAME_SAMPLES, ntp, peer.extension)
-            self.sent += len(self.publishers)
-            n += 1
+    def senders(self) -> list[Peer]:
+        return self.publishers
 
     def stats(self) -> dict[str, Any]:
         listeners = [p for p in self.peers if p.sender is None]
@@ -199,9 +287,7 @@ class Peers:
         }
 
     async def close(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-        await asyncio.gather(*(p.pc.close() for p in self.peers), return_exceptions=True)
+        await super().close()
         await asyncio.gather(*(p.client.close() for p in self.peers), return_exceptions=True)
 
 
@@ -224,40 +310,24 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     peers = Peers(args.url)
     peers.tracing = args.trace
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
+
+    async def setup() -> None:
         if args.join:
             await peers.listeners(args.join, args.prefix, args.listeners)
         else:
             for r in range(args.rooms):
                 await peers.room(f"{args.prefix}r{r}", args.talkers, args.silent,
                                  args.listeners)
-        await peers.connected()
-        peers.start()
-        emit("ready", peers.stats())
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
-        async def commands() -> None:
-            while line := await reader.readline():
-                if line.strip() == b"stats":
-                    emit("stats", peers.stats())
-                elif line.strip() == b"trace":
-                    emit("trace", {str(k): t for k, t in peers.trace.items()})
-                    peers.trace.clear()
-            stop.set()
+    def command(line: bytes) -> None:
+        if line == b"stats":
+            emit("stats", peers.stats())
+        elif line == b"trace":
+            emit("trace", {str(k): t for k, t in peers.trace.items()})
+            peers.trace.clear()
 
-        task = asyncio.ensure_future(commands())
-        await stop.wait()
-        task.cancel()
-        emit("stats", peers.stats())
-    finally:
-        with contextlib.suppress(Exception):
-            await peers.close()
+    await peers.serve(setup, command)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main()))
