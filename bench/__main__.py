@@ -19,6 +19,7 @@ BENCHES: dict[str, list[str]] = {
     "calls_setup": [],
     "match": [],
     "audience": ["--listeners", "100", "--http", "1000", "--seconds", "8"],
+    "send_floor": [],
     "props_session": ["--speakers", "4", "--seconds", "10"],
 }
 

@@ -4,6 +4,7 @@ UDP sockets on loopback; every packet is unprotected and read back as a listener
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 from collections.abc import Iterator
@@ -174,3 +175,14 @@ async def test_listeners_and_talkers_hear_the_room_either_way(batched: bool) -> 
     finally:
         await close_all(peers.values())
         await engine.close()
+
+
+async def test_the_floor_bench_prints_its_figures() -> None:
+    if not fanout.BATCHED:
+        pytest.skip("media._fanout is not built here")
+    from tests.media.test_media_bench import run
+
+    text = await run("bench.send_floor", "--listeners", "5", "--ticks", "3")
+    for line in ("+ sendto to a loopback reader", "sendmmsg 64 at a time", "GCM) alone",
+                 "SHA1-80) alone", "the kernel's part"):
+        assert re.search(re.escape(line) + r".*: -?[\d.]+ µs", text), text
