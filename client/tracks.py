@@ -14,6 +14,8 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
+from av.frame import Frame
+from av.packet import Packet
 
 from audio.constants import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE
 from audio.sources import PcmSource, write_wav
@@ -24,11 +26,16 @@ def new_peer_connection() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
+def prefer_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> None:
+    """Offer only `mime_type` ("audio/opus", "video/vp8") on this transceiver."""
+    caps = RTCRtpSender.getCapabilities(mime_type.split("/")[0])
+    assert caps is not None
+    transceiver.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() == mime_type])
+
+
 def prefer_opus(transceiver: RTCRtpTransceiver) -> None:
     # Opus only, so the server's Opus payloads are never sent under another payload type.
-    caps = RTCRtpSender.getCapabilities("audio")
-    assert caps is not None
-    transceiver.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() == "audio/opus"])
+    prefer_codec(transceiver, "audio/opus")
 
 
 class SourceTrack(MediaStreamTrack):
@@ -73,19 +80,13 @@ def frame_to_mono(frame: AudioFrame) -> np.ndarray:
     return np.asarray(data.reshape(-1)[::channels], dtype=np.int16)
 
 
-class Recorder:
-    """Drains a received track and keeps its audio (48 kHz mono int16).
+class TrackSink:
+    """Drains a received track in a task, handing each frame to `take`.
 
-    Draining matters on its own: aiortc queues every decoded frame until ``recv()``.
-    ``max_seconds`` bounds memory by keeping only the most recent audio.
-    """
+    Draining matters on its own: aiortc queues every decoded frame until ``recv()``."""
 
-    def __init__(self, max_seconds: float = 600.0) -> None:
-        self._chunks: list[np.ndarray] = []
-        self._samples = 0
-        self._max = int(max_seconds * SAMPLE_RATE)
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
-        self.frames = 0
 
     def start(self, track: MediaStreamTrack) -> None:
         if self._task is not None:
@@ -95,9 +96,35 @@ class Recorder:
     async def _run(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                frame = await track.recv()
-                assert isinstance(frame, AudioFrame)
-                self.add(frame_to_mono(frame))
+                self.take(await track.recv())
+
+    def take(self, frame: Frame | Packet) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
+                await self._task
+            self._task = None
+
+
+class Recorder(TrackSink):
+    """Drains a received track and keeps its audio (48 kHz mono int16).
+
+    ``max_seconds`` bounds memory by keeping only the most recent audio.
+    """
+
+    def __init__(self, max_seconds: float = 600.0) -> None:
+        super().__init__()
+        self._chunks: list[np.ndarray] = []
+        self._samples = 0
+        self._max = int(max_seconds * SAMPLE_RATE)
+        self.frames = 0
+
+    def take(self, frame: Frame | Packet) -> None:
+        assert isinstance(frame, AudioFrame)
+        self.add(frame_to_mono(frame))
 
     def add(self, pcm: np.ndarray) -> None:
         self._chunks.append(pcm)
@@ -121,13 +148,6 @@ class Recorder:
     def clear(self) -> None:
         self._chunks.clear()
         self._samples = 0
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
-                await self._task
-            self._task = None
 
     def save_wav(self, path: str | Path) -> None:
         write_wav(path, self.samples())

@@ -9,14 +9,17 @@ average colour, which tells whose picture arrived.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import time
 
 import numpy as np
-from aiortc import RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
+from av.frame import Frame
+from av.packet import Packet
+
+from client.tracks import TrackSink, prefer_codec
 
 VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -30,9 +33,7 @@ Colour = tuple[int, int, int]
 
 def prefer_vp8(transceiver: RTCRtpTransceiver) -> None:
     # The server relays VP8 without decoding it: offering only VP8 keeps both sides on it.
-    caps = RTCRtpSender.getCapabilities("video")
-    assert caps is not None
-    transceiver.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() == "video/vp8"])
+    prefer_codec(transceiver, "video/vp8")
 
 
 class PatternTrack(MediaStreamTrack):
@@ -76,28 +77,20 @@ class PatternTrack(MediaStreamTrack):
         return frame
 
 
-class VideoSink:
-    """Drains a received video track (aiortc queues every decoded frame until `recv()`)."""
+class VideoSink(TrackSink):
+    """Drains a received video track, keeping its frame count, size and a recent colour."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.frames = 0
         self.width = 0
         self.height = 0
         self.colour: tuple[float, float, float] | None = None
         """The average colour of a recent frame (the moving bar brightens it a little)."""
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self, track: MediaStreamTrack) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self._task = asyncio.ensure_future(self._run(track))
-
-    async def _run(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, VideoFrame)
-                self.add(frame)
+    def take(self, frame: Frame | Packet) -> None:
+        assert isinstance(frame, VideoFrame)
+        self.add(frame)
 
     def add(self, frame: VideoFrame) -> None:
         if self.frames % COLOUR_EVERY == 0:
@@ -106,10 +99,3 @@ class VideoSink:
             self.colour = (float(means[0]), float(means[1]), float(means[2]))
         self.frames += 1
         self.width, self.height = frame.width, frame.height
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
-                await self._task
-            self._task = None
