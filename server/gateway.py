@@ -132,6 +132,10 @@ class Gateway:
         if self.server is not None:
             self.server.close(close_connections=True)
             await self.server.wait_closed()
+        for route in self.routes:  # streamed bodies (recordings) are ours, not websockets'
+            close = getattr(route, "close", None)
+            if close is not None:
+                await close()
         await self.tasks.cancel_all()
 
     # --- HTTP -----------------------------------------------------------------------------------

@@ -45,8 +45,8 @@ async def test_any_node_serves_the_room_and_the_stream_outlives_its_owner(
             pages_b = parse_pages(bytes(on_b.body), partial=True)[-40:]
             assert b"\0".join(p.packets[0] for p in pages_b[:20]) in \
                 b"\0".join(p.packets[0] for p in pages_a)
-            on_a.close()
-            second_on_b.close()
+            await on_a.close()
+            await second_on_b.close()
 
             marked = len(parse_pages(bytes(on_b.body), partial=True))
             a.proc.kill()  # the owner dies without a word
@@ -56,7 +56,7 @@ async def test_any_node_serves_the_room_and_the_stream_outlives_its_owner(
             data = await on_b.read_seconds((marked - 2) / 50 + 3.0)
             assert not on_b.ended
             check_stream(data)
-            on_b.close()
+            await on_b.close()
         finally:
             await close_all([peer])
             await close_clients([host])

@@ -56,7 +56,7 @@ async def wait_mount(port: int, mount: str) -> HttpStream:
         stream = await open_stream("127.0.0.1", port, mount)
         if stream.status == 200:
             return stream
-        stream.close()
+        await stream.close()
         if loop.time() > deadline:
             raise TimeoutError(f"icecast never served {mount}")
         await asyncio.sleep(0.2)
@@ -75,7 +75,7 @@ async def test_icecast_relays_the_room_to_its_listeners(server: RunningServer) -
     try:
         with icecast_relay(upstream_host=server.host, upstream_port=server.port,
                            upstream_mount=mount, burst_size=BURST_BYTES) as icecast:
-            (await wait_mount(icecast.port, "/room.ogg")).close()
+            await (await wait_mount(icecast.port, "/room.ogg")).close()
             await asyncio.sleep(3.0)  # Icecast's queue fills past the burst size
             direct = await open_stream(server.host, server.port, mount)
             relayed = await open_stream("127.0.0.1", icecast.port, "/room.ogg")
@@ -87,7 +87,7 @@ async def test_icecast_relays_the_room_to_its_listeners(server: RunningServer) -
             started = asyncio.get_running_loop().time()
             got_direct, got_relayed = await asyncio.gather(
                 timed_packets(direct, 6.0), timed_packets(relayed, 6.0))
-            relayed.close()
+            await relayed.close()
         body = bytes(relayed.body)
         pages = parse_pages(body, partial=True)
         assert pages[0].packets[0].startswith(b"OpusHead")
@@ -116,7 +116,7 @@ async def test_icecast_relays_the_room_to_its_listeners(server: RunningServer) -
         print(f"\nicecast relay: +{statistics.median(delays) * 1000:.1f} ms median per packet "
               f"(p95 {sorted(delays)[int(len(delays) * 0.95)] * 1000:.1f} ms) over "
               f"{len(delays)} packets; connect burst {burst:.2f} s of audio")
-        direct.close()
+        await direct.close()
     finally:
         await peer.close()
         await host.close()

@@ -79,7 +79,7 @@ async def test_a_listener_hears_the_room_over_http(server: RunningServer) -> Non
         # The connection never became a websocket.
         assert len(server.gateway.connections) == 1  # the host's
         assert server.app.listening.listeners(rid) == 1
-        stream.close()
+        await stream.close()
         await wait_for(lambda: server.app.listening.listeners(rid) == 0)
     finally:
         await close_all([peer])
@@ -100,8 +100,8 @@ async def test_a_late_joiner_starts_on_a_page_boundary_and_decodes(
         assert heard[660.0] > HEARD_DB, heard
         # Two listeners, one feed: the session still encodes the full mix once.
         assert server.app.listening.listeners(rid) == 2
-        first.close()
-        late.close()
+        await first.close()
+        await late.close()
     finally:
         await close_all([peer])
         await host.close()
@@ -120,7 +120,7 @@ async def test_a_silent_room_streams_silence_and_the_stream_ends_with_the_room(
     pages = check_stream(data, ended=True)
     assert len(pages) > 50
     assert server.media.session(rid) is None  # the room's media went with it
-    stream.close()
+    await stream.close()
     await host.close()
 
 
@@ -131,7 +131,7 @@ async def test_http10_gets_a_close_delimited_body(server: RunningServer) -> None
     assert stream.status == 200 and not stream.chunked
     assert "content-length" not in stream.headers
     check_stream(await stream.read_seconds(0.5))
-    stream.close()
+    await stream.close()
     await host.close()
 
 
@@ -168,7 +168,7 @@ async def test_tokens_and_bans() -> None:
                                  path(rid, token=issue_token(SECRET, "fan", "Fan", 600, now)))
         assert fine.status == 200
         check_stream(await fine.read_seconds(0.3))
-        fine.close()
+        await fine.close()
         await host.close()
         await bad.close()
 
@@ -191,8 +191,8 @@ async def test_a_listener_that_never_reads_is_dropped_without_holding_anyone_up(
         # The stuck one's connection was cut: reading it ends without the chunked terminator.
         with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
             await stuck.read_to_end()
-        good.close()
-        stuck.close()
+        await good.close()
+        await stuck.close()
     finally:
         await close_all([peer])
         await host.close()

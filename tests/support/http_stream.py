@@ -5,6 +5,7 @@ socket, chunked or close-delimited bodies, Ogg pages checked, PyAV decoding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import socket
 import struct
@@ -69,8 +70,10 @@ class HttpStream:
                 break
         return bytes(self.body)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.writer.close()
+        with contextlib.suppress(OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(self.writer.wait_closed(), READ_TIMEOUT)
 
 
 async def open_stream(host: str, port: int, path: str, *, http10: bool = False,
@@ -113,7 +116,7 @@ async def get(host: str, port: int, path: str, **kwargs: object) -> tuple[int, d
             body = await stream.read_to_end()
         return stream.status, stream.headers, body
     finally:
-        stream.close()
+        await stream.close()
 
 
 @dataclass(frozen=True)
