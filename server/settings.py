@@ -141,11 +141,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = _int(text, "an integer >= 1")
-    if value < 1:
-        raise ValueError("must be an integer >= 1")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _int(text, f"an integer >= {minimum}")
+        if value < minimum:
+            raise ValueError(f"must be an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _networks(text: str) -> tuple[str, ...]:
@@ -155,13 +162,6 @@ def _networks(text: str) -> tuple[str, ...]:
     except ValueError:
         raise ValueError("must be address ranges like 10.0.0.0/8,fd00::/8") from None
     return ranges
-
-
-def _non_negative_int(text: str) -> int:
-    value = _int(text, "an integer >= 0")
-    if value < 0:
-        raise ValueError("must be an integer >= 0")
-    return value
 
 
 def _redis_url(text: str) -> str:

@@ -38,6 +38,7 @@ from calls.policy import AppPolicy
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import AnswerCall, DeclineCall, Hangup
 from services.rooms import DEFAULT_GRACE
+from services.sweeping import sweep_forever
 from store.base import Conflict
 from store.calls import CallStore, StoredCall
 from store.people import PeopleStore
@@ -237,15 +238,7 @@ class CallService:
 
     async def run_sweeper(self, interval: float = 1.0) -> None:
         """Sweep forever (run it as a task; cancel it to stop)."""
-        task = asyncio.current_task()
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # the sweeper must outlive a bad call or a store hiccup
-                log.exception("call sweep failed")
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
-            await asyncio.sleep(interval)
+        await sweep_forever(self.sweep, interval, log, "call sweep failed")
 
 
 def _tell_own_devices(outcome: Outcome, actor: Actor) -> Outcome:

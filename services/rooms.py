@@ -24,6 +24,7 @@ from rooms.machine import apply, check_offer, create_room
 from rooms.model import Room
 from rooms.values import SYSTEM, Actor, Disconnect, Expire, Outcome, RoomError
 from services import roomlog
+from services.sweeping import sweep_forever
 from store.base import Conflict, EventSink, RoomStore
 
 log = logging.getLogger(__name__)
@@ -284,15 +285,4 @@ class RoomService:
 
     async def run_sweeper(self, interval: float = 1.0) -> None:
         """Sweep forever (run it as a task; cancel it to stop)."""
-        task = asyncio.current_task()
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # the sweeper must outlive a bad room or a store hiccup
-                log.exception("sweep failed")
-            if task is not None and task.cancelling():
-                # Cancelled, but a callee swallowed it: redis-py writes through
-                # asyncio.wait_for, which on Python 3.11 drops a cancellation that lands as the
-                # write completes. Stop as asked (App.stop waits for this task).
-                raise asyncio.CancelledError
-            await asyncio.sleep(interval)
+        await sweep_forever(self.sweep, interval, log, "sweep failed")

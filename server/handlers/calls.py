@@ -10,7 +10,6 @@ engine has no call media answers `internal`, after the party and state checks.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import AnswerCall, Call, CallOffer, DeclineCall, Hangup, ListCalls
 from server.connection import Connection
+from server.handlers.offer import spawn_answer
 from server.handlers.session import person_of
 from server.handlers.table import HandlerTable, Request
 from server.tasks import TaskSet
@@ -64,32 +64,19 @@ class CallHandlers:
         request.ok(calls=await self.service.list_calls(request.conn.user))
 
     async def webrtc_offer(self, request: Request) -> None:
-        # ICE gathering takes a while: the connection keeps serving meanwhile.
-        conn = request.conn
-        task = self.tasks.spawn(self._offer(request), name=f"call-offer-{conn.id}")
-        conn.offers.add(task)
-        task.add_done_callback(conn.offers.discard)
-
-    async def _offer(self, request: Request) -> None:
         conn, command = request.conn, request.command
-        try:
+
+        async def answer() -> str:
             call = await self.service.check_offer(person_of(conn), command.call)
             assert conn.user is not None
             if self.cluster is not None and hasattr(self.cluster, "offer_call"):
-                answer = await self.cluster.offer_call(call.id, conn.user, command.sdp)
-            elif self.media is None or not hasattr(self.media, "offer_call"):
+                return await self.cluster.offer_call(call.id, conn.user, command.sdp)
+            if self.media is None or not hasattr(self.media, "offer_call"):
                 raise ProtocolError(ErrorCode.INTERNAL, NO_CALL_MEDIA_MESSAGE)
-            else:
-                answer = await self.media.offer_call(call, conn.user, command.sdp)
-            request.ok(sdp=answer)
-        except ProtocolError as exc:
-            request.fail(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("webrtc_offer for call %s from %s failed: %s", command.call, conn.id,
-                        exc, exc_info=log.isEnabledFor(logging.DEBUG))
-            request.fail(ProtocolError(ErrorCode.INTERNAL, f"could not answer the offer: {exc}"))
+            return await self.media.offer_call(call, conn.user, command.sdp)
+
+        spawn_answer(self.tasks, request, answer, name=f"call-offer-{conn.id}", log=log,
+                     what=f"webrtc_offer for call {command.call} from {conn.id}")
 
     # -- comings and goings ----------------------------------------------------------------
 

@@ -3,7 +3,6 @@ grace that starts when a user's last connection to a room closes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from rooms.model import Room
 from rooms.values import Actor
 from server.connection import Connection
 from server.delivery import Delivery
+from server.handlers.offer import spawn_answer
 from server.handlers.table import HandlerTable, Request
 from server.ports import ClusterPort, MediaPort, RoomsPort
 from server.tasks import TaskSet
@@ -89,35 +89,23 @@ class RoomHandlers:
             self.delivery.end(in_flight)
 
     async def webrtc_offer(self, request: Request) -> None:
-        # ICE gathering takes a while: the connection keeps serving meanwhile.
-        conn = request.conn
-        task = self.tasks.spawn(self._offer(request), name=f"offer-{conn.id}")
-        conn.offers.add(task)
-        task.add_done_callback(conn.offers.discard)
-
-    async def _offer(self, request: Request) -> None:
         conn, command = request.conn, request.command
         assert conn.user is not None
-        try:
+        user = conn.user
+
+        async def answer() -> str:
             # A bounded number per user at once (docs/security.md), each with one load and
             # membership check; the media answers for that room.
-            async with self.service.offering(conn.user):
+            async with self.service.offering(user):
                 room = await self.service.check_offer(actor_of(conn), command.room)
                 if self.cluster is not None:
-                    answer = await self._edge_or_owner(room, conn.user, command.sdp)
-                elif self.media is None:
+                    return await self._edge_or_owner(room, user, command.sdp)
+                if self.media is None:
                     raise ProtocolError(ErrorCode.INTERNAL, NO_MEDIA_MESSAGE)
-                else:
-                    answer = await self.media.offer(room, conn.user, command.sdp)
-            request.ok(sdp=answer)
-        except ProtocolError as exc:
-            request.fail(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("webrtc_offer from %s (%s) failed: %s", conn.id, conn.user, exc,
-                        exc_info=log.isEnabledFor(logging.DEBUG))
-            request.fail(ProtocolError(ErrorCode.INTERNAL, f"could not answer the offer: {exc}"))
+                return await self.media.offer(room, user, command.sdp)
+
+        spawn_answer(self.tasks, request, answer, name=f"offer-{conn.id}", log=log,
+                     what=f"webrtc_offer from {conn.id} ({user})")
 
     async def _edge_or_owner(self, room: Room, user: str, sdp: str) -> str:
         assert self.cluster is not None
