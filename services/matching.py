@@ -44,7 +44,7 @@ from store.user_events import UserBatch
 
 log = logging.getLogger(__name__)
 
-ROUND = 0.1
+ROUND = 0.05
 """Seconds between the leader's looks at the queue (a join on the leader's node: at once)."""
 FULL_ROUND = 0.5
 """A full pass at least this often while two or more wait, changed or not (a rematch window
@@ -243,11 +243,12 @@ class MatchService:
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_EVERY
             await self.store.sweep_absent()
-        version = await self.store.version()
-        if version == self._seen_version and not self._again and now < self._next_full:
+        forced = self._again or now >= self._next_full
+        version, entries = await self.store.snapshot(-1 if forced else self._seen_version)
+        if entries is None:
             return []
         self._seen_version, self._again, self._next_full = version, False, now + FULL_ROUND
-        return await self.pair_round(now)
+        return await self.pair_round(now, entries)
 
     async def _lead(self, now: float) -> bool:
         if now < self._next_lead:
@@ -260,16 +261,18 @@ class MatchService:
             self._blocks.clear()
         return self._leading
 
-    async def pair_round(self, now: float) -> list[UserBatch]:
-        entries = await self.store.waiting()
+    async def pair_round(self, now: float, entries: Sequence[Entry] | None = None
+                         ) -> list[UserBatch]:
+        """Pairs among `entries` (default: the queue as it is), committed; their batches."""
+        if entries is None:
+            entries = await self.store.waiting()
         if len(entries) < 2:
             return []
-        busy = await self.store.busy([e.user for e in entries])
+        busy = await self._learn(entries, now)
         if busy:
             # In a call or ringing out since they joined: out of the queue.
             await self.store.drop([e for e in entries if e.user in busy])
             entries = [e for e in entries if e.user not in busy]
-        await self._learn(entries, now)
         recent = {pair_key(e.user, partner): at for e in entries
                   for partner, at in self._recent[e.user].items()}
         blocks = [(e.user, blocked) for e in entries for blocked in self._blocks[e.user]]
@@ -280,23 +283,22 @@ class MatchService:
                                       for a, b in pairs))
         return [batch for batch in made if batch is not None]
 
-    async def _learn(self, entries: Sequence[Entry], now: float) -> None:
-        """Read the rematch window and the blocks of each entry not seen yet."""
+    async def _learn(self, entries: Sequence[Entry], now: float) -> set[str]:
+        """In one read: who of `entries` is busy (returned), and the rematch window and the
+        blocks of each entry not seen yet (kept)."""
         waiting = {e.user for e in entries}
         for user in [u for u in self._known if u not in waiting]:
             del self._known[user]
             self._recent.pop(user, None)
             self._blocks.pop(user, None)
         fresh = [e for e in entries if self._known.get(e.user) != e.stamp]
-        if not fresh:
-            return
-        users = [e.user for e in fresh]
-        recent, blocks = await asyncio.gather(
-            self.store.history(users, now - REMATCH_WINDOW), self.store.blocking(users))
+        facts = await self.store.facts([e.user for e in entries], [e.user for e in fresh],
+                                       now - REMATCH_WINDOW)
         for e in fresh:
             self._known[e.user] = e.stamp
-            self._recent[e.user] = recent.get(e.user, {})
-            self._blocks[e.user] = blocks.get(e.user, set())
+            self._recent[e.user] = facts.recent.get(e.user, {})
+            self._blocks[e.user] = facts.blocks.get(e.user, set())
+        return facts.busy
 
     async def _commit(self, a: Entry, b: Entry, now: float) -> UserBatch | None:
         outcome = start_match(self._new_call_id(), _side(a), _side(b), now)

@@ -334,3 +334,32 @@ for _, user in ipairs(ARGV) do
 end
 return out
 """)
+
+# The pairing round's two reads. The queue if it changed: KEYS: queue hash, queue version.
+# ARGV: the version the caller knows. {version} when unchanged, else {version, [user, entry,
+# ...]}.
+MATCH_SNAPSHOT = Script("""
+local v = redis.call('GET', KEYS[2]) or '0'
+if v == ARGV[1] then return {v} end
+return {v, redis.call('HGETALL', KEYS[1])}
+""")
+
+# The rest: KEYS: calling hash, in-call hash, then the n fresh users' matched zsets, then their
+# blocking sets. ARGV: since, n, then every waiting user. Returns {the busy users, [each fresh
+# user's pairings since: partner, score, ...], [each fresh user's blocked users]}.
+MATCH_FACTS = Script("""
+local busy = {}
+for i = 3, #ARGV do
+  local user = ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], user) == 1 or redis.call('HEXISTS', KEYS[2], user) == 1 then
+    table.insert(busy, user)
+  end
+end
+local n = tonumber(ARGV[2])
+local recent, blocks = {}, {}
+for i = 1, n do
+  recent[i] = redis.call('ZRANGEBYSCORE', KEYS[2 + i], ARGV[1], '+inf', 'WITHSCORES')
+  blocks[i] = redis.call('SMEMBERS', KEYS[2 + n + i])
+end
+return {busy, recent, blocks}
+""")

@@ -4,13 +4,15 @@ every node. Both pass tests/store/test_match_contract.py.
 
 - `join(entry)` puts or replaces the user's queue entry; `entry(user)`; `leave(user)` -> was
   waiting; `drop(entries)` removes entries that are still the ones given (same `stamp`).
-- `version()` grows with every change of the queue (the pairing loop reads the queue only when
-  it changed); `waiting()` -> every entry.
+- `version()` grows with every change of the queue; `waiting()` -> every entry;
+  `snapshot(known)` -> `(version, entries)` in one step, entries None when the version is still
+  `known` (the pairing loop reads the queue only when it changed).
 - `history(users, since)` -> per user, whom they were paired with since then, and when
   (`met(x, y, since)` for one pair); kept `HISTORY` seconds: the rematch window reads the last
   10 minutes of it, a report the last 7 days.
 - `blocking(users)` -> per user, whom they block; `busy(users)` -> those ringing out or in an
-  active call (the call store's slots).
+  active call (the call store's slots); `facts(users, fresh, since)` -> all three in one step
+  (busy among `users`, history since `since` and blocks of the `fresh` ones).
 - `commit_pair(a, b, call, events, now)` makes a pair in one atomic step: both entries still the
   ones given, both online (a connection somewhere), neither ringing out nor in a call, neither
   blocking the other, not paired within the rematch window; then both leave the queue, the
@@ -111,6 +113,15 @@ class Refused:
 
 
 @dataclass(frozen=True, slots=True)
+class Facts:
+    """What a pairing round needs beyond the queue (`MatchStore.facts`)."""
+
+    busy: set[str]
+    recent: dict[str, dict[str, float]]
+    blocks: dict[str, set[str]]
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """`report {user, reason}` as kept: who reported whom, why, when, and where they met
     (`room:ID`, `call:ID`, or `match`)."""
@@ -145,6 +156,11 @@ class MatchStore(Protocol):
     async def version(self) -> int: ...
 
     async def waiting(self) -> list[Entry]: ...
+
+    async def snapshot(self, known: int) -> tuple[int, list[Entry] | None]: ...
+
+    async def facts(self, users: Sequence[str], fresh: Sequence[str], since: float) -> Facts:
+        ...
 
     async def history(self, users: Sequence[str], since: float) -> dict[str, dict[str, float]]:
         ...
@@ -214,6 +230,15 @@ class MemoryMatch:
 
     async def waiting(self) -> list[Entry]:
         return list(self._queue.values())
+
+    async def snapshot(self, known: int) -> tuple[int, list[Entry] | None]:
+        if known == self._version:
+            return self._version, None
+        return self._version, list(self._queue.values())
+
+    async def facts(self, users: Sequence[str], fresh: Sequence[str], since: float) -> Facts:
+        return Facts(await self.busy(users), await self.history(fresh, since),
+                     await self.blocking(fresh))
 
     async def history(self, users: Sequence[str], since: float) -> dict[str, dict[str, float]]:
         return {user: {p: at for p, at in self._history.get(user, {}).items() if at >= since}

@@ -18,7 +18,7 @@ from calls.matching import REMATCH_WINDOW
 from calls.model import CallState
 from store import lua, reads
 from store.base import Conflict
-from store.match import HISTORY, Entry, Refusal, Refused, Report
+from store.match import HISTORY, Entry, Facts, Refusal, Refused, Report
 from store.redis import RedisStore
 from store.user_events import UserBatch, pack_batch
 from store.wire import as_text, pack
@@ -61,6 +61,29 @@ class RedisMatch:
     async def waiting(self) -> list[Entry]:
         flat = await self.store.script(reads.HGETALL, [self.keys.match_queue], [])
         return [Entry.from_bytes(as_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    async def snapshot(self, known: int) -> tuple[int, list[Entry] | None]:
+        reply = await self.store.script(lua.MATCH_SNAPSHOT, self._queue_keys, [known])
+        version = int(reply[0])
+        if len(reply) == 1:
+            return version, None
+        flat = reply[1]
+        return version, [Entry.from_bytes(as_text(flat[i]), flat[i + 1])
+                         for i in range(0, len(flat), 2)]
+
+    async def facts(self, users: Sequence[str], fresh: Sequence[str], since: float) -> Facts:
+        if not users:
+            return Facts(set(), {}, {})
+        keys = [self.keys.calling, self.keys.in_call,
+                *(self.keys.matched(u) for u in fresh), *(self.keys.blocking(u) for u in fresh)]
+        busy, recent, blocks = await self.store.script(
+            lua.MATCH_FACTS, keys, [repr(since), len(fresh), *users])
+        return Facts(
+            {as_text(u) for u in busy},
+            {user: {as_text(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+             for user, flat in zip(fresh, recent, strict=True)},
+            {user: {as_text(b) for b in members}
+             for user, members in zip(fresh, blocks, strict=True)})
 
     async def history(self, users: Sequence[str], since: float) -> dict[str, dict[str, float]]:
         if not users:

@@ -16,7 +16,16 @@ from calls.matching import REMATCH_WINDOW
 from calls.model import CallStatus
 from protocol.schema import Hangup
 from store.calls import CallStore, MemoryCalls
-from store.match import HISTORY, Entry, MatchStore, MemoryMatch, Refusal, Refused, Report
+from store.match import (
+    HISTORY,
+    Entry,
+    Facts,
+    MatchStore,
+    MemoryMatch,
+    Refusal,
+    Refused,
+    Report,
+)
 from store.people import MemoryPeople, PeopleStore
 from store.presence import MemoryPresence, Presence
 
@@ -246,3 +255,28 @@ async def _hang_up(s: Stores, call_id: str) -> None:
     assert stored is not None
     after = apply(stored.call, Actor(stored.call.caller.user), Hangup(call_id), T0)
     await s.calls.commit(stored, after.call, after.events)
+
+
+async def test_a_round_reads_the_queue_when_it_moved_and_its_facts_in_one_step(
+        stores: Stores) -> None:
+    m = stores.match
+    await online(stores, "ann", "bob", "cat", "dan")
+    ann, bob, cat = entry("ann"), entry("bob"), entry("cat")
+    for e in (ann, bob, cat):
+        await m.join(e)
+    version, entries = await m.snapshot(-1)
+    assert version == await m.version() and entries is not None
+    assert sorted(e.user for e in entries) == ["ann", "bob", "cat"]
+    assert await m.snapshot(version) == (version, None)  # nothing moved
+    await stores.people.change_relations("bob", "cat", lambda r: (r.block("bob"), None))
+    dan = entry("dan")
+    await m.join(dan)
+    assert await pair(stores, ann, dan, "m1", now=T0) is None  # ann and dan now talk
+    moved, entries = await m.snapshot(version)
+    assert moved > version and sorted(e.user for e in entries or []) == ["bob", "cat"]
+    await m.join(entry("ann"))  # joined again though in a call (a race with the check)
+    facts = await m.facts(["ann", "bob", "cat"], ["ann", "bob"], T0 - 1)
+    assert facts.busy == {"ann"}
+    assert facts.recent == {"ann": {"dan": T0}, "bob": {}}
+    assert facts.blocks == {"ann": set(), "bob": {"cat"}}
+    assert await m.facts([], [], T0) == Facts(set(), {}, {})
