@@ -48,6 +48,7 @@ class EdgeListeners:
         for kind in ("edge", "edge-", "edge-moved"):
             cluster.forwarder.handlers[kind] = self.relay.on_message
         self._follow_tasks: set[asyncio.Task[Any]] = set()
+        self._versions: dict[str, int] = {}  # the newest room version seen, per edge room
 
     async def start(self) -> None:
         """Bind the relay socket and register its address (before the cluster's first
@@ -64,6 +65,7 @@ class EdgeListeners:
     async def offer(self, room: Room, user: str, sdp: str) -> str | None:
         """The answer to an edge listener's offer, answered here; None when the offer must go
         to the room's media owner (and then any edge connection of the user here goes)."""
+        self._seen(room)
         if listen_only(sdp) and user not in room.speakers():
             owner = await self.cluster.owner_of(room.id)
             if owner is not None and owner != self.cluster.node_id \
@@ -82,12 +84,25 @@ class EdgeListeners:
 
     def follow(self, room_id: str, room: Room | None, events: Sequence[Event]) -> None:
         """A delivery follower: the edge connections follow the room as the owner's do."""
+        if any(event.type == EventType.ROOM_CLOSED for event in events):
+            self._versions.pop(room_id, None)
+            if room_id in self.engine.rooms:
+                self._background(self.engine.close_room(room_id))
+            return
         if room_id not in self.engine.rooms:
             return
-        if any(event.type == EventType.ROOM_CLOSED for event in events):
-            self._background(self.engine.close_room(room_id))
-        elif room is not None:  # None: a notice without the room (speaking levels)
+        if room is not None and self._seen(room):
+            # (None: a notice without the room, speaking levels.)
             self._background(self.engine.room_changed(room))
+
+    def _seen(self, room: Room) -> bool:
+        """Whether ``room`` is the newest state seen here: another node's older batch can
+        arrive after this node's own newer commit (a member who just joined here), and must
+        not take that member's connection away."""
+        if room.version < self._versions.get(room.id, -1):
+            return False
+        self._versions[room.id] = room.version
+        return True
 
     def _background(self, task: Any) -> None:
         if isinstance(task, asyncio.Task):
