@@ -30,7 +30,7 @@ from server.process import RedisServer, server_process
 # Below the default request rate (20 a second): the probe itself is never limited.
 PROBE_INTERVAL = 0.06
 # Floods that need longer than the rest to show their bound at work (seconds at least).
-LONGER = {"idle_slots": 18.0, "slow_readers": 45.0}
+LONGER = {"idle_slots": 18.0, "slow_readers": 45.0, "redis_stall": 12.0}
 
 
 class Probe:
