@@ -184,11 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     short = [r for r in rows if r["calls"] and r["delivered"] < MIN_DELIVERED]
     if short:
-        # The parties' process could not keep its 20 ms clock (a busy machine): the server
-        # relayed fewer packets, so each carries more of the connections' fixed upkeep.
+        # The parties' clock or the server's decoded paths could not keep up (a busy
+        # machine): fewer packets, so each carries more of the connections' fixed upkeep.
         print(f"\nwarning: under {MIN_DELIVERED:.0%} delivered in "
               + ", ".join(f"{r['mode']} {r['calls']}" for r in short)
-              + ": the peers fell behind; those rows overstate the cost per packet")
+              + ": the peers or the server fell behind; those rows overstate the cost per "
+              "packet")
     return 0
 
 
