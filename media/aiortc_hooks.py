@@ -72,6 +72,7 @@ class FrameJitterBuffer(JitterBuffer):
 
     def _remove_frame(self, sequence_number: int) -> None:
         while True:
+            self._skip_padding()
             packets = self._complete_frame()
             if packets is None:
                 return None
@@ -87,6 +88,15 @@ class FrameJitterBuffer(JitterBuffer):
                 self.frames += 1
                 # VP8 frame tag: bit 0 clear is a keyframe (RFC 6386, 9.1).
                 self.on_frame(data, packets[0].timestamp, packets[0].ssrc, not data[0] & 1)
+
+    def _skip_padding(self) -> None:
+        """Padding-only packets (a sender probing bandwidth) at the start are nobody's
+        frame: passed over, not taken for the start of a broken one."""
+        while self._origin is not None:
+            packet = self._packets[self._origin % self._capacity]
+            if packet is None or packet.payload:
+                return
+            self.remove(1)
 
     def _complete_frame(self) -> list[RtpPacket] | None:
         """The packets of the frame at the buffer's start when all are in: contiguous from

@@ -158,3 +158,14 @@ def test_a_frame_whose_marker_was_not_set_ends_at_the_next(marker: bool) -> None
     assert len(got.frames) == int(marker)
     got.add(vp8_packets(DELTA, 11, 12000))
     assert [f[1] for f in got.frames] == [9000, 12000]
+
+
+def test_padding_between_frames_is_no_loss() -> None:
+    got = Collect()
+    got.add(vp8_packets(DELTA, 10, 9000))
+    padding = RtpPacket(payload_type=VP8_PT, sequence_number=11, timestamp=9000, ssrc=42,
+                        payload=b"")
+    padding._data = b""  # type: ignore[attr-defined]
+    got.add([padding])
+    got.add(vp8_packets(KEY, 12, 12000))
+    assert [f[0] for f in got.frames] == [DELTA, KEY] and got.losses == 0
