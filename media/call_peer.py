@@ -51,6 +51,21 @@ def direct_audio(transceiver: RTCRtpTransceiver) -> tuple[MediaStreamTrack, Audi
     return idle, DirectSender(transceiver, idle)
 
 
+def ask_opus_fec(sdp: str, pt: int) -> str:
+    """The answer asks for Opus in-band FEC (``useinbandfec=1``), which aiortc leaves out: a
+    browser sends FEC only when the far end asks, and forwarded packets carry it on to the
+    other party, whose decoder then rebuilds a lost packet from the next one."""
+    fmtp = re.compile(rf"^a=fmtp:{pt} ([^\r\n]*)", re.MULTILINE)
+    found = fmtp.search(sdp)
+    if found is not None:
+        if "useinbandfec=" in found.group(1):
+            return sdp
+        return fmtp.sub(lambda m: f"a=fmtp:{pt} {m.group(1)};useinbandfec=1", sdp, count=1)
+    rtpmap = re.compile(rf"^(a=rtpmap:{pt} opus/48000/2)(\r?\n)", re.MULTILINE | re.IGNORECASE)
+    return rtpmap.sub(lambda m: f"{m.group(1)}{m.group(2)}a=fmtp:{pt} minptime=10;"
+                      f"useinbandfec=1{m.group(2)}", sdp, count=1)
+
+
 def vp8_capabilities() -> list[RTCRtpCodecCapability]:
     """VP8 and its retransmissions (RTX): the one video codec a relay that never decodes can
     hand from one party to the other."""
@@ -181,6 +196,8 @@ async def answer_call_offer(
             raise
         raise ValueError(f"cannot answer offer: {exc}") from exc
     local = pc.localDescription.sdp
+    if audio_in.pt is not None:
+        local = ask_opus_fec(local, audio_in.pt)
     if announce_address:
         local = announce_host_candidates(local, announce_address)
     return peer, local

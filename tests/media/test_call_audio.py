@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from audio.constants import FRAME_SAMPLES
 from audio.sources import ToneSource
 from calls.model import CallKind, CallState, CallStatus, Party
+from media.call_peer import ask_opus_fec
 from media.engine import MediaEngine
 from protocol.errors import ErrorCode, ProtocolError
 from tests.support.rtc import (
@@ -314,3 +316,24 @@ async def test_a_failing_effect_or_mix_in_is_dropped_and_the_call_goes_on(
         assert levels_db(ann, [CALLEE_HZ])[CALLEE_HZ] > HEARD_DB
     finally:
         await close_all([ann, bob])
+
+
+async def test_the_answer_asks_for_opus_in_band_fec(engine: MediaEngine) -> None:
+    peer = tone_peer(CALLER_HZ)
+    try:
+        answer = await engine.offer_call(active_call(), "ann", await peer.offer())
+        pt = re.search(r"^a=rtpmap:(\d+) opus/48000/2", answer, re.MULTILINE)
+        assert pt is not None
+        assert f"a=fmtp:{pt.group(1)} minptime=10;useinbandfec=1" in answer
+        await peer.accept(answer)  # and aiortc takes it
+    finally:
+        await peer.close()
+
+
+def test_ask_opus_fec_keeps_what_is_there() -> None:
+    sdp = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+    once = ask_opus_fec(sdp, 111)
+    assert once.endswith("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n")
+    assert ask_opus_fec(once, 111) == once
+    with_fmtp = sdp + "a=fmtp:111 minptime=10\r\n"
+    assert ask_opus_fec(with_fmtp, 111).endswith("a=fmtp:111 minptime=10;useinbandfec=1\r\n")
