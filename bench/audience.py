@@ -90,12 +90,16 @@ async def run(listeners: int, http: int, seconds: float, warmup: float) -> dict[
         out["window1_cpu"] = idle
 
         # Window 2: WebRTC listeners on every node (a: the owner's own; b, c: edges).
-        owner_peers = await stack.enter_async_context(media_peers(
-            a.url, rooms=1, talkers=0, silent=0, listeners=listeners, prefix="la",
-            extra=("--join", room, "--trace")))
-        edge_peers = [await stack.enter_async_context(media_peers(
-            node.url, rooms=1, talkers=0, silent=0, listeners=listeners, prefix=f"l{name}",
-            extra=("--join", room, "--trace"))) for node, name in ((b, "b"), (c, "c"))]
+        async def listeners_on(node: ServerProcess, name: str) -> PeerProc:
+            try:
+                return await stack.enter_async_context(media_peers(
+                    node.url, rooms=1, talkers=0, silent=0, listeners=listeners,
+                    prefix=f"l{name}", extra=("--join", room, "--trace")))
+            except RuntimeError as exc:
+                raise RuntimeError(f"listeners on node {name}: {exc}") from exc
+
+        owner_peers = await listeners_on(a, "a")
+        edge_peers = [await listeners_on(b, "b"), await listeners_on(c, "c")]
         listening = [owner_peers, *edge_peers]
         await asyncio.sleep(warmup)
         await edge_latency(owner_peers, edge_peers[0])  # start the trace afresh

@@ -67,6 +67,19 @@ class EngineRoom:
     peers: dict[str, MemberPeer] = field(default_factory=dict)
     # Offers being answered: their peer is not in `peers` yet, but the session must live on.
     answering: int = 0
+    # The newest room version followed: another node's older batch can arrive after this
+    # node's own newer commit, and must not undo it (drop a member who just joined).
+    version: int = -1
+
+    def newer(self, room: RoomLike) -> bool:
+        """Whether ``room`` is no older than the state followed so far (and note it)."""
+        version = getattr(room, "version", None)
+        if version is None:
+            return True
+        if version < self.version:
+            return False
+        self.version = version
+        return True
 
 
 class MediaEngine:
@@ -124,9 +137,10 @@ class MediaEngine:
                 self._maybe_stop(room.id)
 
     async def _answer(self, media: EngineRoom, room: RoomLike, user: str, sdp: str) -> str:
-        media.members = set(room.members)
-        media.session.set_heard(room.speakers())
-        self._follow_props(media.session, room)
+        if media.newer(room):
+            media.members = set(room.members)
+            media.session.set_heard(room.speakers())
+            self._follow_props(media.session, room)
         session = media.session
         inbound, sink = session.new_input(user)
         outbound: list[MediaStreamTrack] = []
@@ -200,7 +214,7 @@ class MediaEngine:
 
     def room_changed(self, room: RoomLike) -> asyncio.Task[None]:
         media = self.rooms.get(room.id)
-        if media is None:
+        if media is None or not media.newer(room):
             return _done()
         media.members = set(room.members)
         media.session.set_heard(room.speakers())
