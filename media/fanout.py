@@ -162,6 +162,7 @@ class Fanout:
             return
         self._members[sender] = member
         self._order.append(sender)
+        sender.ignore_rtcp()
 
     def _leave(self, sender: DirectSender, member: _Member, pts: int | None, ntp: int) -> None:
         seq, packets, octets = self._group.take(member.id)

@@ -77,8 +77,8 @@ class DirectSender:
     """
 
     __slots__ = (
-        "_dtls", "_nominated", "_pair", "_pt", "_route", "_sender", "_seq", "_srtp",
-        "_ssrc", "_ts0", "live", "track",
+        "_dtls", "_nominated", "_pair", "_pt", "_route", "_rtcp_ignored", "_sender", "_seq",
+        "_srtp", "_ssrc", "_ts0", "listen_only", "live", "track",
     )
 
     def __init__(self, transceiver: RTCRtpTransceiver, track: IdleTrack) -> None:
@@ -96,6 +96,9 @@ class DirectSender:
         self._pair: Any = None  # the selected ICE pair
         self._route: _Route | None = None  # how to send on that pair with that session
         self.live = True
+        # The peer only receives: its RTCP carries nothing but its reports on this stream.
+        self.listen_only = transceiver.currentDirection == "sendonly"
+        self._rtcp_ignored = False
         # aiortc's sender starts its RTCP loop through this attribute once connected (later
         # than now: the answer is not out yet): ours reports at RFC 3550's interval.
         sender._run_rtcp = lambda: _run_rtcp(sender)  # type: ignore[method-assign]
@@ -207,6 +210,25 @@ class DirectSender:
         host, port = pair.remote_addr[0], pair.remote_addr[1]
         return Endpoint(pair, srtp, sock, fd, address, str(host), int(port), self._ssrc,
                         self._pt, self._ts0)
+
+    def ignore_rtcp(self) -> None:
+        """Drop the RTCP a listen-only peer sends (its receiver reports) at the ICE sockets,
+        unread. aiortc would take each through a STUN parse attempt, a queue, a task wake-up,
+        SRTCP and its parser (~50 µs, about once a second per listener) for statistics that
+        nothing here reads. DTLS, STUN (consent) and anything else still go aiortc's way."""
+        if self._rtcp_ignored or not self.listen_only:
+            return
+        self._rtcp_ignored = True
+        protocols: list[Any] = list(self._dtls.transport._connection._protocols)
+        for protocol in protocols:
+            original = protocol.datagram_received
+
+            def datagram_received(data: bytes, addr: Any, original: Any = original) -> None:
+                if len(data) > 1 and 127 < data[0] < 192 and 191 < data[1] < 224:
+                    return  # RTCP (RFC 5761 demultiplexing)
+                original(data, addr)
+
+            protocol.datagram_received = datagram_received
 
     @property
     def seq(self) -> int:

@@ -172,6 +172,10 @@ async def test_listeners_and_talkers_hear_the_room_either_way(batched: bool) -> 
         rtp_sender = listener._sender  # type: ignore[attr-defined]
         # Synced every CHECK_TICKS ticks in the batched path: wait for one round.
         await wait_for(lambda: rtp_sender._RTCRtpSender__packet_count > 50, 5.0)
+        # A listen-only peer's RTCP is dropped at its sockets (batched path), a speaker's not.
+        assert listener.listen_only  # type: ignore[attr-defined]
+        assert listener._rtcp_ignored is batched  # type: ignore[attr-defined]
+        assert not media.outputs["host"].listen_only  # type: ignore[attr-defined]
     finally:
         await close_all(peers.values())
         await engine.close()
