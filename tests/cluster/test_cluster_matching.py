@@ -170,3 +170,39 @@ async def _settle(clients: list[WireClient]) -> None:
 def _peer(call: dict[str, Any], user: str) -> str:
     return str(call["callee"]["user"] if call["caller"]["user"] == user
                else call["caller"]["user"])
+
+
+async def test_a_node_taken_for_dead_puts_its_waiting_users_back(redis_url: str) -> None:
+    """n1 stalls (SIGSTOP) past the heartbeat TTL: n2 takes it for dead, and ann, waiting
+    through n1, leaves the queue with n1's connections. n1 wakes (SIGCONT), finds itself
+    struck off, writes its connections and ann's entry back: she is matched with the next
+    user, as if nothing had happened."""
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        async with cluster_nodes(redis_url, ["n1", "n2"], *SIGNALING) as (n1, n2):
+            ann = await matcher(n1.url, "ann")
+            await ann.call("match_join", tags=["jazz"])
+            assert [as_text(u) for u in await r.hkeys(KEYS.match_queue)] == ["ann"]
+            os.kill(n1.proc.pid, signal.SIGSTOP)
+            try:
+                for _ in range(200):  # n2 finds n1 dead and sweeps its users out
+                    if not await r.hexists(KEYS.match_queue, "ann"):
+                        break
+                    await asyncio.sleep(0.05)
+                assert not await r.hexists(KEYS.match_queue, "ann")
+            finally:
+                os.kill(n1.proc.pid, signal.SIGCONT)
+            for _ in range(200):
+                if await r.hexists(KEYS.match_queue, "ann"):
+                    break
+                await asyncio.sleep(0.05)
+            assert await r.hexists(KEYS.match_queue, "ann"), "ann was not put back"
+            bob = await matcher(n2.url, "bob")
+            await bob.call("match_join")
+            found = await ann.event("match_found", timeout=EVENT_TIMEOUT)
+            assert found["peer"]["user"] == "bob"
+            assert (await bob.event("match_found", timeout=EVENT_TIMEOUT))["peer"] == {
+                "user": "ann", "name": "ann", "city": "Taipei", "tags": ["jazz"]}
+            await close_all([ann, bob])
+    finally:
+        await r.aclose()
