@@ -183,8 +183,7 @@ class MatchService:
         mine = self._mine.get(user)
         if mine is not None and mine.conn == conn:
             del self._mine[user]
-        if not await self.presence.apps(user):
-            await self.store.leave(user)
+        await self.store.leave_if_absent(user)
 
     async def node_lost(self, dead: str) -> None:
         """A node died: its lead ends now, and its users (connections gone) leave the queue."""

@@ -363,3 +363,13 @@ for i = 1, n do
 end
 return {busy, recent, blocks}
 """)
+
+# A user's last connection closed: out of the queue unless a connection of theirs is there
+# (one arriving on another node meanwhile). KEYS: queue hash, queue version, the user's conns
+# hash. ARGV: user. 1 if they left.
+MATCH_LEAVE_IF_ABSENT = Script("""
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+if n > 0 then redis.call('INCR', KEYS[2]) end
+return n
+""")

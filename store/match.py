@@ -3,7 +3,9 @@ and `MemoryMatch` (one node); `RedisMatch` (store/match_redis.py) shares one que
 every node. Both pass tests/store/test_match_contract.py.
 
 - `join(entry)` puts or replaces the user's queue entry; `entry(user)`; `leave(user)` -> was
-  waiting; `drop(entries)` removes entries that are still the ones given (same `stamp`).
+  waiting; `leave_if_absent(user)`: the same, in one step with the check that the user has no
+  connection anywhere (their last one closed); `drop(entries)` removes entries that are still
+  the ones given (same `stamp`).
 - `version()` grows with every change of the queue; `waiting()` -> every entry;
   `snapshot(known)` -> `(version, entries)` in one step, entries None when the version is still
   `known` (the pairing loop reads the queue only when it changed).
@@ -151,6 +153,8 @@ class MatchStore(Protocol):
 
     async def leave(self, user: str) -> bool: ...
 
+    async def leave_if_absent(self, user: str) -> bool: ...
+
     async def drop(self, entries: Sequence[Entry]) -> list[str]: ...
 
     async def version(self) -> int: ...
@@ -213,6 +217,11 @@ class MemoryMatch:
             return False
         self._version += 1
         return True
+
+    async def leave_if_absent(self, user: str) -> bool:
+        if await self.presence.apps(user):
+            return False
+        return await self.leave(user)
 
     async def drop(self, entries: Sequence[Entry]) -> list[str]:
         dropped = []

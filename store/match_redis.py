@@ -46,6 +46,10 @@ class RedisMatch:
     async def leave(self, user: str) -> bool:
         return bool(await self.store.script(lua.MATCH_LEAVE, self._queue_keys, [user]))
 
+    async def leave_if_absent(self, user: str) -> bool:
+        return bool(await self.store.script(
+            lua.MATCH_LEAVE_IF_ABSENT, [*self._queue_keys, self.keys.conns(user)], [user]))
+
     async def drop(self, entries: Sequence[Entry]) -> list[str]:
         if not entries:
             return []

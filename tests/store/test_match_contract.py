@@ -280,3 +280,14 @@ async def test_a_round_reads_the_queue_when_it_moved_and_its_facts_in_one_step(
     assert facts.recent == {"ann": {"dan": T0}, "bob": {}}
     assert facts.blocks == {"ann": set(), "bob": {"cat"}}
     assert await m.facts([], [], T0) == Facts(set(), {}, {})
+
+
+async def test_leaving_with_the_last_connection_only(stores: Stores) -> None:
+    await online(stores, "ann")
+    await stores.match.join(entry("ann"))
+    assert await stores.match.leave_if_absent("ann") is False  # still connected
+    assert [e.user for e in await stores.match.waiting()] == ["ann"]
+    await stores.presence.disconnected("ann", "ann-c")
+    assert await stores.match.leave_if_absent("ann") is True
+    assert await stores.match.leave_if_absent("ann") is False
+    assert await stores.match.waiting() == []
