@@ -90,12 +90,20 @@ async def stats(person: Person) -> dict[str, Any]:
 
 
 async def grows(person: Person, key: str, by: float = 0) -> tuple[float, float]:
-    """`key` of the call's stats now and once it has grown by more than `by`."""
+    """`key` of the call's stats now and once it has grown by more than `by`.
+
+    Polled from here: Playwright's `wait_for_function` does not await an async predicate
+    (it would return at once, truthy promise), so it cannot wait on getStats().
+    """
     before = (await stats(person))[key]
-    await person.page.wait_for_function(
-        f"async () => ((await ({STATS})()) || {{}})[{key!r}] > {before + by}",
-        timeout=MEDIA_TIMEOUT_MS)
-    return before, (await stats(person))[key]
+    deadline = asyncio.get_running_loop().time() + MEDIA_TIMEOUT_MS / 1000
+    now = before
+    while asyncio.get_running_loop().time() < deadline:
+        now = (await stats(person))[key]
+        if now > before + by:
+            return before, now
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{key} did not grow by more than {by}: {before} -> {now}")
 
 
 async def growth_over(person: Person, key: str, seconds: float) -> float:
