@@ -99,7 +99,6 @@ class _Feed:
     key_id: int
     edges: dict[str, tuple[tuple[str, int], float]] = field(default_factory=dict)
     tapped: bool = False
-    sent: int = 0
 
     def mixed(self, tick: int, payload: bytes) -> None:
         transport = self.relay.transport
@@ -108,7 +107,7 @@ class _Feed:
         packet = seal(self.key, self.key_id, tick, self.room_id, payload)
         for address, _ in self.edges.values():
             transport.sendto(packet, address)
-            self.sent += 1
+        self.relay.sent += len(self.edges)
 
     def received(self, user: str, tick: int, seq: int, payload: bytes) -> None:
         return None
@@ -160,6 +159,7 @@ class MixRelay(asyncio.DatagramProtocol):
         self.feeds: dict[str, _Feed] = {}
         self.subscriptions: dict[str, _Subscription] = {}
         self.rejected = 0  # datagrams dropped: malformed, unknown room or key, bad tag, old
+        self.sent = 0  # datagrams sent to edges (the owner's side)
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,6 +112,8 @@ class MediaEngine:
         # Builds a room's session (benchmarks plug in variants); None: a RoomMixSession.
         self.session_factory = session_factory
         self.rooms: dict[str, EngineRoom] = {}
+        # More figures for /metrics from parts beside the engine (the edge listeners').
+        self.extra_stats: list[Callable[[], Mapping[str, float]]] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
         # The calls' media (media/calls.py): offer_call, call_changed, end_call.
@@ -334,6 +336,8 @@ class MediaEngine:
         }
         out.update(node_stats(self._all_stats()))
         out.update(self.calls.stats_dict())
+        for extra in self.extra_stats:
+            out.update(extra())
         return out
 
     def histograms(self) -> dict[str, Histogram]:

@@ -303,6 +303,7 @@ def make_edge(settings: Settings, cluster: Any | None, engine: Any | None,
     edge = EdgeListeners(settings, cluster, engine,
                          advertised=advertised_host(settings.host, settings.announce_address))
     delivery.followers.append(edge.follow)
+    engine.extra_stats.append(edge.stats)
     return edge
 
 

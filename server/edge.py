@@ -117,10 +117,13 @@ class EdgeListeners:
             session.feed(tick, payload)
 
     def stats(self) -> dict[str, float]:
-        """Edge figures for /metrics."""
-        out = {f"edge_{k}": v for k, v in self.engine.stats().items()
-               if k in ("media_rooms", "media_peers", "media_packets_sent",
-                        "media_send_cpu_seconds")}
-        out["edge_relay_rejected"] = float(self.relay.rejected)
-        out["edge_relay_sent"] = float(sum(f.sent for f in self.relay.feeds.values()))
-        return out
+        """Edge figures for /metrics (through the main engine's `extra_stats`)."""
+        edge = self.engine.stats()
+        return {
+            "media_edge_rooms": edge["media_rooms"],
+            "media_edge_peers": edge["media_peers"],
+            "media_edge_packets_sent": edge.get("media_packets_sent", 0.0),
+            "media_edge_send_cpu_seconds": edge.get("media_send_cpu_seconds", 0.0),
+            "media_relay_sent": float(self.relay.sent),
+            "media_relay_rejected": float(self.relay.rejected),
+        }

@@ -49,6 +49,7 @@ REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # counter, exposed with `_total`). A new figure of the engine's that can go down goes here.
 MEDIA_GAUGES = frozenset({
     "media_rooms", "media_peers", "media_calls", "media_call_peers", "media_max_tick_seconds",
+    "media_edge_rooms", "media_edge_peers",
 })
 # The engine's histograms, by the name /metrics gives them.
 MEDIA_HISTOGRAMS = {
@@ -61,6 +62,13 @@ MEDIA_HELP = {
     "media_calls": "Calls whose media this node relays.",
     "media_call_peers": "WebRTC peer connections of calls this node serves.",
     "media_max_tick_seconds": "Longest mixing tick of any room this node mixes now.",
+    "media_edge_rooms": "Rooms another node mixes whose listeners this node serves (edge).",
+    "media_edge_peers": "WebRTC listeners of rooms another node mixes, served here (edge).",
+    "media_edge_packets_sent": "Relayed mix packets sent to this node's edge listeners.",
+    "media_edge_send_cpu_seconds": "CPU time sending relayed packets to edge listeners.",
+    "media_relay_sent": "Datagrams of rooms' mixes this node (the owner) sent to edge nodes.",
+    "media_relay_rejected": "Relay datagrams this node dropped: unsigned, forged, replayed, "
+                            "or of a room it did not ask for.",
     "media_tick_duration_seconds": "Wall time of each 20 ms mixing tick, per room.",
     "media_send_loop_seconds": "CPU time of each tick's send loop (one packet to every "
                                "listener).",

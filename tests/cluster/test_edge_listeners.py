@@ -16,7 +16,7 @@ from media.inbound import fast_receive, tap_receiver
 from tests.cluster.test_cluster_media import EVENT_TIMEOUT, media_peers, offer
 from tests.support.cluster import cluster_nodes
 from tests.support.rtc import close_all, levels_db, tone_peer, wait_for, wait_recorded
-from tests.support.server import ServerProcess, WireClient
+from tests.support.server import ServerProcess, WireClient, http_get
 from tests.support.server import close_all as close_clients
 
 HEARD_DB = -30.0
@@ -25,6 +25,14 @@ WINDOW = 5.0
 # The owner's CPU with EDGE_LISTENERS edge listeners against one: a listener on the owner
 # costs it ~15 us per packet (docs/benchmarks.md), so 20 of them there would add ~25 %.
 MAX_GROWTH = 1.15
+
+
+async def metric(node: ServerProcess, name: str) -> float:
+    _, _, body = await http_get(node.host, node.port, "/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,6 +68,10 @@ async def test_a_listener_on_another_node_hears_the_room_through_its_own_node(
             await wait_recorded([listener], 1.0)
             heard = levels_db(listener, [440.0, 660.0])
             assert heard[440.0] > HEARD_DB and heard[660.0] < heard[440.0] - 30, heard
+            # /metrics tells: B serves one edge listener, A relays to B, B took its packets.
+            assert await metric(b, "voiceroom_media_edge_peers") == 1
+            assert await metric(a, "voiceroom_media_relay_sent_total") > 0
+            assert await metric(b, "voiceroom_media_edge_packets_sent_total") > 0
             fan.drain()
 
             a.proc.kill()  # the owner dies: B's listener is told and offers again
