@@ -33,7 +33,7 @@ from typing import Any
 from bench.http_listeners import open_listener
 from bench.media_bench import PeerProc, media_peers
 from bench.procstat import cpu_seconds
-from server.process import RedisServer, ServerProcess, cluster_nodes
+from server.process import RedisServer, ServerProcess, cluster_nodes, http_get
 
 SPEAKERS = 8
 NODE_FLAGS = ("--rate", "100000", "--burst", "100000", "--offers-in-flight", "100",
@@ -59,6 +59,27 @@ async def window(nodes: list[ServerProcess], seconds: float) -> list[float]:
     await asyncio.sleep(seconds)
     elapsed = asyncio.get_running_loop().time() - t0
     return [(cpu_seconds(node.pid) - s) / elapsed for node, s in zip(nodes, start, strict=True)]
+
+
+async def counters(node: ServerProcess) -> dict[str, float]:
+    """The node's /metrics, name -> value (unlabelled lines)."""
+    _, _, body = await http_get(node.host, node.port, "/metrics")
+    out: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if not line.startswith("#") and "{" not in name:
+            with contextlib.suppress(ValueError):
+                out[name] = float(value)
+    return out
+
+
+def send_loop_us(before: dict[str, float], after: dict[str, float], prefix: str) -> float:
+    """Send-loop CPU per packet between two scrapes (`prefix`: media or media_edge)."""
+    cpu = after.get(f"voiceroom_{prefix}_send_cpu_seconds_total", 0.0) \
+        - before.get(f"voiceroom_{prefix}_send_cpu_seconds_total", 0.0)
+    packets = after.get(f"voiceroom_{prefix}_packets_sent_total", 0.0) \
+        - before.get(f"voiceroom_{prefix}_packets_sent_total", 0.0)
+    return cpu / packets * 1e6 if packets > 0 else float("nan")
 
 
 async def received(peers: list[PeerProc]) -> list[int]:
@@ -104,8 +125,12 @@ async def run(listeners: int, http: int, seconds: float, warmup: float) -> dict[
         await asyncio.sleep(warmup)
         await edge_latency(owner_peers, edge_peers[0])  # start the trace afresh
         got0 = await received(listening)
+        scraped0 = [await counters(node) for node in (a, b)]
         busy = await window(nodes, seconds)
+        scraped1 = [await counters(node) for node in (a, b)]
         got1 = await received(listening)
+        out["owner_send_loop_us"] = send_loop_us(scraped0[0], scraped1[0], "media")
+        out["edge_send_loop_us"] = send_loop_us(scraped0[1], scraped1[1], "media_edge")
         latency = await edge_latency(owner_peers, edge_peers[0])
         out["window2_cpu"] = busy
         out["delivered"] = [(g1 - g0) / (listeners * PACKETS_PER_SECOND * seconds)
@@ -163,6 +188,8 @@ def report(r: dict[str, Any]) -> None:
           "(the edges' feeds included)")
     print("edge: " + " / ".join(f"{x:.1f}" for x in r["edge_us_per_listener_packet"])
           + " µs per listener-packet (b / c)")
+    print(f"send loop per packet (the batched C send): owner {r['owner_send_loop_us']:.1f} µs, "
+          f"edge b {r['edge_send_loop_us']:.1f} µs")
     print("WebRTC delivered: " + " / ".join(f"{x * 100:.0f} %" for x in r["delivered"])
           + " (a / b / c)")
     if "edge_added_ms" in r:

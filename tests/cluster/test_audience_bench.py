@@ -20,3 +20,4 @@ async def test_audience_bench_reports_every_figure() -> None:
     assert re.search(r"edge listener vs owner listener, same packet: \+-?[\d.]+ ms median", text)
     assert re.search(r"HTTP: -?\d+ µs of c's CPU per listener-second .* 100 % delivered", text)
     assert re.search(r"edge: -?[\d.]+ / -?[\d.]+ µs per listener-packet", text)
+    assert re.search(r"send loop per packet .*: owner [\d.]+ µs, edge b [\d.]+ µs", text), text
