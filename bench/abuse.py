@@ -6,6 +6,7 @@ which flood; docs/benchmarks.md keeps the figures).
 
     python -m bench.abuse                       # every flood, defaults (one node, memory)
     python -m bench.abuse --only offers,junk --seconds 8
+    python -m bench.abuse --fresh               # a new server for each flood
     python -m bench.abuse --redis               # the server on a private redis-server,
                                                 # with the Redis stall among the floods
 """
@@ -97,40 +98,50 @@ async def target(redis: bool) -> AsyncIterator[tuple[Ctx, int]]:
             store.stop()
 
 
-async def run(names: list[str], seconds: float, redis: bool, as_json: bool) -> None:
+async def measure(ctx: Ctx, pid: int, probe: Probe, name: str,
+                  seconds: float) -> dict[str, Any]:
+    """One flood, and what the probe and the server's figures say about it."""
+    before = await scrape(ctx)
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    probe.take()
+    got = await FLOODS[name](ctx, max(seconds, LONGER.get(name, 0.0)))
+    samples, errors = probe.take()
+    took = time.monotonic() - t0
+    after = await scrape(ctx)
+    ticks = after.get("voiceroom_media_ticks_total", 0.0) - before.get(
+        "voiceroom_media_ticks_total", 0.0)
+    return {
+        "flood": name, "seconds": round(took, 1), "probe_replies": len(samples),
+        "p50_ms": round(percentile(samples, 0.5) * 1e3, 1),
+        "p99_ms": round(percentile(samples, 0.99) * 1e3, 1), "probe_errors": errors,
+        "server_cpu": round((cpu_seconds(pid) - cpu0) / took, 3),
+        "media_ticks_per_s": round(ticks / took, 1), "rss_mb": round(rss_bytes(pid) / 1e6),
+        "got": got,
+    }
+
+
+async def run(names: list[str], seconds: float, redis: bool, as_json: bool,
+              fresh: bool) -> None:
     rows = []
-    async with target(redis) as (ctx, pid):
-        probe = Probe()
-        await probe.start(ctx)
-        if not as_json:
-            print(f"{'flood':<13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'server CPU':>10} "
-                  f"{'ticks/s':>8} {'RSS MB':>7}  what the flood got", flush=True)
-        for name in names:
-            length = max(seconds, LONGER.get(name, 0.0))
-            before = await scrape(ctx)
-            cpu0, t0 = cpu_seconds(pid), time.monotonic()
-            probe.take()
-            got = await FLOODS[name](ctx, length)
-            samples, errors = probe.take()
-            took = time.monotonic() - t0
-            after = await scrape(ctx)
-            row = {
-                "flood": name, "seconds": round(took, 1), "probe_replies": len(samples),
-                "p50_ms": round(percentile(samples, 0.5) * 1e3, 1),
-                "p99_ms": round(percentile(samples, 0.99) * 1e3, 1), "probe_errors": errors,
-                "server_cpu": round((cpu_seconds(pid) - cpu0) / took, 3),
-                "media_ticks_per_s": round((after.get("voiceroom_media_ticks_total", 0.0)
-                                            - before.get("voiceroom_media_ticks_total", 0.0))
-                                           / took, 1),
-                "rss_mb": round(rss_bytes(pid) / 1e6), "got": got,
-            }
-            rows.append(row)
-            if not as_json:
-                print(f"{name:<13} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {errors:6d} "
-                      f"{row['server_cpu']:9.0%} {row['media_ticks_per_s']:8.0f} "
-                      f"{row['rss_mb']:7d}  {got}", flush=True)
-            await asyncio.sleep(1.0)  # what a flood left behind settles before the next
-        await probe.stop()
+    if not as_json:
+        print(f"{'flood':<13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'server CPU':>10} "
+              f"{'ticks/s':>8} {'RSS MB':>7}  what the flood got", flush=True)
+    # One server for all (what a flood leaves behind meets the next), or one per flood.
+    batches = [[name] for name in names] if fresh else [names]
+    for batch in batches:
+        async with target(redis) as (ctx, pid):
+            probe = Probe()
+            await probe.start(ctx)
+            for name in batch:
+                row = await measure(ctx, pid, probe, name, seconds)
+                rows.append(row)
+                if not as_json:
+                    print(f"{name:<13} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
+                          f"{row['probe_errors']:6d} {row['server_cpu']:9.0%} "
+                          f"{row['media_ticks_per_s']:8.0f} {row['rss_mb']:7d}  {row['got']}",
+                          flush=True)
+                await asyncio.sleep(1.0)  # what a flood left behind settles before the next
+            await probe.stop()
     if as_json:
         print(json.dumps({"floods": rows}))
 
@@ -143,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", action="store_true",
                         help="run the server on a private redis-server (adds the stall)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    parser.add_argument("--fresh", action="store_true",
+                        help="a new server for each flood (nothing left over from the last)")
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or [
         n for n in FLOODS if args.redis or n != "redis_stall"]
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown flood: {', '.join(unknown)}")
     if not 0 < args.seconds <= 120:
         parser.error("--seconds: 0 to 120")
-    asyncio.run(run(names, args.seconds, args.redis, args.json))
+    asyncio.run(run(names, args.seconds, args.redis, args.json, args.fresh))
     return 0
 
 
