@@ -28,7 +28,9 @@ run: venv system-run
 test: venv system-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q
+	# Two workers: most of the suite waits on real-time audio, not on the CPU. A file stays on
+	# one worker, so module-scoped servers and browsers start once.
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: venv system-test
 	$(PY) -m bench
