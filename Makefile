@@ -25,11 +25,11 @@ system-test:
 run: venv system-run
 	$(PY) run_server.py --host $(HOST) --port $(PORT)
 
+# pytest with two workers: most of the suite waits on real-time audio, not on the CPU. A file
+# stays on one worker, so module-scoped servers and browsers start once.
 test: venv system-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	# Two workers: most of the suite waits on real-time audio, not on the CPU. A file stays on
-	# one worker, so module-scoped servers and browsers start once.
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: venv system-test
