@@ -50,8 +50,10 @@ KEY_READS = 20  # an edge's reads of a new key, KEY_READ_DELAY apart, after subs
 KEY_READ_DELAY = 0.05
 MAX_ROOM_ID = 255
 
-# (room id, owner's tick, payload): a verified packet, for the edge's listeners.
-PacketSink = Callable[[str, int, bytes], None]
+# (room id, the feed's key id, owner's tick, payload): a verified packet, for the edge's
+# listeners. The key id is new with each feed (another owner, or its session restarted), and
+# with it the tick numbers start again.
+PacketSink = Callable[[str, int, int, bytes], None]
 
 
 class TapEngine(Protocol):
@@ -372,7 +374,7 @@ class MixRelay(asyncio.DatagramProtocol):
             self.rejected += 1  # replayed or late
             return
         sub.last_tick = tick
-        self.on_packet(room_id, tick, bytes(payload))
+        self.on_packet(room_id, key_id, tick, bytes(payload))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("edge relay socket: %s", exc)

@@ -52,6 +52,7 @@ class EdgeSession(RoomMixSession):
     def __init__(self, room_id: str) -> None:
         super().__init__(room_id)
         self._running = False
+        self._source: int | None = None  # whose clock the ticks are (the owner's feed)
         self._last_tick: int | None = None
         self._local_tick = 0
 
@@ -89,11 +90,14 @@ class EdgeSession(RoomMixSession):
     def running(self) -> bool:
         return self._running
 
-    def feed(self, tick: int, payload: bytes) -> None:
-        """One relayed packet of the room's mix (the owner's tick ``tick``) to every local
-        listener, now."""
+    def feed(self, tick: int, payload: bytes, source: int = 0) -> None:
+        """One relayed packet of the room's mix (tick ``tick`` of the clock ``source``: the
+        owner's feed, new when the owner or its session changes) to every local listener,
+        now."""
         if not self._running:
             return
+        if source != self._source:
+            self._source, self._last_tick = source, None  # another clock: go on from here
         last = self._last_tick
         step = tick - last if last is not None else 1
         if step <= 0:

@@ -111,10 +111,10 @@ class EdgeListeners:
 
     # --- the relay's packets -----------------------------------------------------------------
 
-    def _packet(self, room_id: str, tick: int, payload: bytes) -> None:
+    def _packet(self, room_id: str, source: int, tick: int, payload: bytes) -> None:
         session = self.engine.session(room_id)
         if isinstance(session, EdgeSession):
-            session.feed(tick, payload)
+            session.feed(tick, payload, source)
 
     def stats(self) -> dict[str, float]:
         """Edge figures for /metrics (through the main engine's `extra_stats`)."""

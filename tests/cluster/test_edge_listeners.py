@@ -159,3 +159,45 @@ async def test_the_owner_does_not_work_harder_for_more_listeners_on_another_node
                                  return_exceptions=True)
             await close_all([speaker])
             await close_clients([host, *clients])
+
+
+async def test_when_the_owner_dies_an_edge_listener_hears_the_new_owner(
+    redis_url: str,
+) -> None:
+    """Three nodes: A owns the room, a seated speaker is connected through C, a listener
+    through B. A dies: C takes the room (the speaker's offer), B's listener offers again and is
+    fed by C, whose clock starts afresh."""
+    async with cluster_nodes(redis_url, ["a", "b", "c"], "--grace", "30") as (a, b, c):
+        host = await a.client("host")
+        room_id = (await host.call("create_room", title="Edge", seat_mode="free"))["room"]["id"]
+        await host.call("open_chatroom", room=room_id)
+        singer, fan = await c.client("singer"), await b.client("fan")
+        peers = [tone_peer(440.0), tone_peer(660.0), tone_peer(None), tone_peer(660.0),
+                 tone_peer(None)]
+        host_peer, singer_peer, listener, singer_again, listener_again = peers
+        try:
+            await offer(host, room_id, host_peer)  # A owns the room
+            await singer.call("join_room", room=room_id)
+            await singer.call("take_seat", room=room_id, seat=0)
+            await offer(singer, room_id, singer_peer)  # forwarded to A
+            await fan.call("join_room", room=room_id)
+            await offer(fan, room_id, listener)  # answered by B
+            await wait_recorded([listener], 1.0)
+            assert levels_db(listener, [660.0])[660.0] > HEARD_DB
+            singer.drain()
+            fan.drain()
+
+            a.proc.kill()
+            await a.proc.wait()
+            await singer.event("room_state", timeout=EVENT_TIMEOUT)
+            await offer(singer, room_id, singer_again)  # C claims the room
+            await fan.event("room_state", timeout=EVENT_TIMEOUT)
+            await offer(fan, room_id, listener_again)  # B again, fed by C now
+            assert await metric(b, "voiceroom_media_edge_peers") == 1
+            assert await media_peers(c) == 1
+            await wait_recorded([listener_again], 1.5)
+            heard = levels_db(listener_again, [440.0, 660.0])
+            assert heard[660.0] > HEARD_DB and heard[440.0] < heard[660.0] - 30, heard
+        finally:
+            await close_all(peers)
+            await close_clients([host, singer, fan])

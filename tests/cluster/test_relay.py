@@ -30,7 +30,7 @@ def test_a_sealed_datagram_parses_back() -> None:
 
 async def test_the_edge_takes_the_owners_packets_only(redis_url: str) -> None:
     store = RedisStore(redis_url, "edge")
-    got: list[tuple[str, int, bytes]] = []
+    got: list[tuple[str, int, int, bytes]] = []
 
     async def owner_of(room_id: str) -> str | None:
         return "owner"
@@ -65,7 +65,7 @@ async def test_the_edge_takes_the_owners_packets_only(redis_url: str) -> None:
         await wait_for(lambda: relay.rejected == rejected + 7)
         send(seal(KEY, KEY_ID, 15, ROOM, b"next"))
         await wait_for(lambda: len(got) == 2)
-        assert got == [(ROOM, 10, b"first"), (ROOM, 15, b"next")]
+        assert got == [(ROOM, KEY_ID, 10, b"first"), (ROOM, KEY_ID, 15, b"next")]
     finally:
         sender.close()
         await relay.close()
