@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -99,3 +99,30 @@ async def subscribe_forever(
             subscribed.set()
             if running():
                 await asyncio.sleep(RECONNECT_DELAY)
+
+
+class Listening:
+    """One channel's listener in the background (a store's event channel, the user-event
+    channel): started once, until `stop`. The listener polls `running` and sets
+    `subscribed` (`subscribe_forever`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.running = False
+        self.subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, listen: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `listen()` unless it runs already; returns once it subscribed."""
+        if self._task is None:
+            self.running = True
+            self._task = asyncio.create_task(listen(), name=self.name)
+            await self.subscribed.wait()
+
+    async def stop(self, timeout: float) -> None:
+        """Stop listening; waits `timeout` seconds at most for the listener to end."""
+        self.running = False
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=timeout)
+            self._task = None

@@ -28,9 +28,10 @@ from rooms.machine import Event, RoomError
 from rooms.model import Room
 from store import lua
 from store.base import Conflict, EventSink, too_many_rooms
+from store.commit_args import commit_request
 from store.keys import DEFAULT_PREFIX, Keys
 from store.lua import Script
-from store.pubsub import Feed, MessageHandler, RedisPyFeed, subscribe_forever
+from store.pubsub import Feed, Listening, MessageHandler, RedisPyFeed, subscribe_forever
 from store.resp import Pipeline
 from store.wire import (
     as_text,
@@ -38,9 +39,7 @@ from store.wire import (
     encode_cursor,
     events_from_wire,
     message_header,
-    pack,
     parse_message,
-    room_blob,
     room_from_blob,
     unpack,
 )
@@ -91,9 +90,7 @@ class RedisStore:
         self._scripts: dict[Script, Any] = {}
         self._pipe = Pipeline.for_client(self.redis, timeout)
         self._sink: EventSink | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._running = False
-        self._subscribed = asyncio.Event()
+        self._listening = Listening("redis-store-listener")
         # Last message sequence number seen per room (own commits included): gap detection.
         self._seen: dict[str, int] = {}
         # The stored room handed back by a commit that lost a race, for the reload that
@@ -181,59 +178,9 @@ class RedisStore:
         seated by `new` holds a seat in another room, RoomError(forbidden) when a creation
         finds its host hosting `host_limit` rooms. Publishes `events` in the same step.
         """
-        either = new if new is not None else old
-        if either is None:
-            raise ValueError("commit needs an old or a new room")
-        room_id = either.id
-        before = old.seated_users() if old is not None else {}
-        after = new.seated_users() if new is not None else {}
-        released = [user for user in before if user not in after]
-        write = old is None or new is None or new.version != old.version
-        banned_before = old.banned if old is not None else set()
-        banned_after = new.banned if new is not None else set()
-        banned = sorted(banned_after - banned_before)
-        unbanned = sorted(banned_before - banned_after) if new is not None else []
-        if new is None:
-            assert old is not None
-            mode, version = "d", old.version + 1
-            blob = summary = b""
-            deadline = None
-            created_at = "0"
-        else:
-            # An unchanged room (a chat line) sends Redis and the channel no room at all.
-            mode, version = ("w" if write else "u"), new.version
-            blob = room_blob(new) if write else b""
-            summary = pack(new.summary()) if write else b""
-            deadline = new.next_deadline()
-            created_at = repr(new.created_at)
-        header = message_header(room_id, version, self.node_id, events, unchanged=not write,
-                                bans=(banned, unbanned))
-        args: list[Any] = [
-            room_id,
-            "" if old is None else str(old.version),
-            str(version),
-            blob,
-            summary,
-            created_at,
-            "" if deadline is None else repr(deadline),
-            self.keys.events,
-            header,
-            mode,
-            "" if host_limit is None or old is not None else str(host_limit),
-            len(after),
-            len(released),
-            len(banned),
-            len(unbanned),
-            *after,
-            *released,
-            *banned,
-            *unbanned,
-        ]
-        result = await self.script(
-            lua.COMMIT,
-            [self.keys.room(room_id), self.keys.seated, self.keys.rooms, self.keys.deadlines,
-             self.keys.hosting(either.host), self.keys.bans(room_id)],
-            args)
+        room_id, script_keys, args = commit_request(self.keys, self.node_id, old, new, events,
+                                                    host_limit)
+        result = await self.script(lua.COMMIT, script_keys, args)
         status = as_text(result[0])
         if status == "ok":
             if new is None:
@@ -289,17 +236,10 @@ class RedisStore:
     async def start(self, sink: EventSink) -> None:
         """Subscribe to the event channel; other nodes' batches go to `sink` in order."""
         self._sink = sink
-        if self._listener is None:
-            self._running = True
-            self._listener = asyncio.create_task(self._listen(), name="redis-store-listener")
-            await self._subscribed.wait()
+        await self._listening.start(self._listen)
 
     async def close(self) -> None:
-        self._running = False
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.wait([self._listener], timeout=STOP_TIMEOUT)
-            self._listener = None
+        await self._listening.stop(STOP_TIMEOUT)
         self._sink = None
         if self._pipe is not None:
             self._pipe.close()
@@ -356,9 +296,10 @@ class RedisStore:
     # -- subscriber ---------------------------------------------------------------------------
 
     async def _listen(self) -> None:
+        listening = self._listening
         await self.subscribe(
-            self.keys.events, self._handle, running=lambda: self._running,
-            subscribed=self._subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
+            self.keys.events, self._handle, running=lambda: listening.running,
+            subscribed=listening.subscribed, poll=POLL_INTERVAL, resubscribed=self._resync_all)
 
     async def _handle(self, data: bytes) -> None:
         try:

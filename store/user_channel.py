@@ -5,7 +5,6 @@ batches are published by the call store's commit script into the same channel
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from store.pubsub import Listening
 from store.redis import RedisStore
 from store.user_events import UserBatch, pack_batch, unpack_batch
 
@@ -30,29 +30,20 @@ class UserChannel:
         self.node_id = store.node_id
         self.channel = store.keys.user_events
         self._sink: UserSink | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._running = False
-        self._subscribed = asyncio.Event()
+        self._listening = Listening("user-events-listener")
 
     async def publish(self, batch: UserBatch) -> None:
         await self.store.redis.publish(self.channel, pack_batch(batch, self.node_id))
 
     async def start(self, sink: UserSink) -> None:
         self._sink = sink
-        if self._listener is None:
-            self._running = True
-            self._listener = asyncio.create_task(
-                self.store.subscribe(self.channel, self._handle, running=lambda: self._running,
-                                     subscribed=self._subscribed, poll=POLL_INTERVAL),
-                name="user-events-listener")
-            await self._subscribed.wait()
+        listening = self._listening
+        await listening.start(lambda: self.store.subscribe(
+            self.channel, self._handle, running=lambda: listening.running,
+            subscribed=listening.subscribed, poll=POLL_INTERVAL))
 
     async def close(self) -> None:
-        self._running = False
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.wait([self._listener], timeout=STOP_TIMEOUT)
-            self._listener = None
+        await self._listening.stop(STOP_TIMEOUT)
         self._sink = None
 
     async def _handle(self, data: bytes) -> None:
