@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import sys
 from http import HTTPStatus
 from typing import Any
@@ -32,6 +30,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from audio.constants import FRAME_SAMPLES
+from bench.serving import serve_until_sigterm
 from calls.model import CallKind, CallState, CallStatus, Party
 from media.engine import MediaEngine
 from media.relay import AudioSend
@@ -138,10 +137,7 @@ async def serve_until_stopped(args: argparse.Namespace) -> int:
     async with serve(bench.handle, args.host, args.port, process_request=bench.http,
                      max_size=1 << 20, compression=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        print(f"serving on ws://{args.host}:{port}/ws pid {os.getpid()}", flush=True)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
+        await serve_until_sigterm(f"ws://{args.host}:{port}/ws")
     await engine.close()
     return 0
 

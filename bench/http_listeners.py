@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from audio.ogg_read import OggPacketReader
 from audio.sources import ToneSource
 from bench.media_bench import cpus
 from bench.procstat import cpu_seconds
+from bench.serving import serve_until_sigterm
 from client.connection import VoiceClient
 from client.media import ClientMedia
 from server.app import build
@@ -148,10 +148,7 @@ async def serve(batch: int) -> int:
     assert app.listening is not None
     app.listening.batch_ticks = batch
     await app.start()
-    print(f"serving on {app.url} pid {os.getpid()}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
+    await serve_until_sigterm(app.url)
     await app.stop()
     return 0
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
 
 from aiortc import RTCRtpTransceiver
@@ -21,8 +19,10 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from audio.constants import FRAME_SAMPLES
 from audio.mixer import Pcm
+from bench.serving import serve_until_sigterm
 from media.rtp import ntp_now
-from media.session import Output, RoomMixSession
+from media.session import RoomMixSession
+from media.session_wiring import Output
 from media.tracks import Outgoing, PacketTrack
 from server.app import build
 from server.settings import Settings
@@ -84,10 +84,7 @@ async def main(argv: list[str] | None = None) -> int:
     assert engine is not None, "no media engine"
     engine.session_factory = lambda room_id: session_class(room_id, on_levels=engine.on_levels)
     await app.start()
-    print(f"serving on {app.url} pid {os.getpid()}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
+    await serve_until_sigterm(app.url)
     await app.stop()
     return 0
 

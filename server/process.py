@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -102,16 +102,14 @@ def _announced(transcript: Transcript, timeout: float) -> tuple[str, int]:
     return transcript.found.group(1), int(transcript.found.group(3))
 
 
-def _cpu_set(cpus: Sequence[int] | set[int] | frozenset[int] | None) -> frozenset[int] | None:
-    return None if cpus is None else frozenset(cpus)
-
-
-# ---- the blocking entry point -----------------------------------------------------------------
+Proc = TypeVar("Proc", subprocess.Popen[str], asyncio.subprocess.Process)
 
 
 @dataclass
-class ServerChild:
-    proc: subprocess.Popen[str]
+class Served(Generic[Proc]):
+    """A server child that said where it serves."""
+
+    proc: Proc
     url: str
     host: str
     port: int
@@ -120,6 +118,18 @@ class ServerChild:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+
+def _cpu_set(cpus: Sequence[int] | set[int] | frozenset[int] | None) -> frozenset[int] | None:
+    return None if cpus is None else frozenset(cpus)
+
+
+# ---- the blocking entry point -----------------------------------------------------------------
+
+
+@dataclass
+class ServerChild(Served[subprocess.Popen[str]]):
+    """A server child of `server_child`."""
 
 
 @contextlib.contextmanager
@@ -173,16 +183,8 @@ def server_child(*flags: str, program: tuple[str, ...] = RUN_SERVER_PROGRAM,
 
 
 @dataclass
-class ServerProcess:
-    proc: asyncio.subprocess.Process
-    url: str
-    host: str
-    port: int
-    transcript: Transcript = field(default_factory=Transcript)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+class ServerProcess(Served[asyncio.subprocess.Process]):
+    """A server child of `server_process`."""
 
     @property
     def text(self) -> str:
