@@ -33,10 +33,9 @@ from store.keys import DEFAULT_PREFIX, Keys
 from store.lua import Script
 from store.pubsub import Feed, Listening, MessageHandler, RedisPyFeed, subscribe_forever
 from store.resp import Pipeline
+from store.room_list import room_page
 from store.wire import (
     as_text,
-    decode_cursor,
-    encode_cursor,
     events_from_wire,
     message_header,
     parse_message,
@@ -204,30 +203,7 @@ class RedisStore:
         self, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Summaries of the newest rooms first, and a cursor for the next page (None: no more)."""
-        limit = max(0, limit)
-        if limit == 0:
-            return [], None
-        if cursor is None:
-            raw_ids = await self.redis.zrevrange(self.keys.rooms, 0, limit)
-        else:
-            score, after = decode_cursor(cursor)
-            raw_ids = await self.script(
-                lua.PAGE, [self.keys.rooms], [repr(score), after, limit + 1])
-        more = len(raw_ids) > limit
-        ids = [as_text(room_id) for room_id in raw_ids[:limit]]
-        if not ids:
-            return [], None
-        pipe = self.redis.pipeline(transaction=False)
-        for room_id in ids:
-            pipe.hget(self.keys.room(room_id), "s")
-        pipe.zscore(self.keys.rooms, ids[-1])
-        *summaries, last_score = await pipe.execute()
-        # A room closed between the two reads is left out rather than shown half-gone.
-        rooms = [unpack(raw) for raw in summaries if raw is not None]
-        next_cursor = None
-        if more and last_score is not None:
-            next_cursor = encode_cursor(float(last_score), ids[-1])
-        return rooms, next_cursor
+        return await room_page(self.redis, self.keys, self.script, limit, cursor)
 
     async def due_rooms(self, now: float) -> list[str]:
         ids = await self.redis.zrangebyscore(self.keys.deadlines, "-inf", repr(now))
