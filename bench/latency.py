@@ -25,7 +25,7 @@ from server.settings import Settings
 
 
 class LatencyTrace:
-    """A session's probe (`media.session.Probe`): timestamps from a speaker's packet arriving
+    """A session's probe (`media.session_wiring.Probe`): timestamps from a speaker's packet arriving
     to the first outbound packet carrying it."""
 
     def __init__(self, limit: int = 100_000) -> None:

@@ -144,10 +144,12 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 AudioFieldsSink = Callable[[int, int, int, bytes, Any], None]
 
 
-def tap_audio(receiver: RTCRtpReceiver, sink: AudioFieldsSink) -> None:
-    """Route the receiver's RTP packets (aiortc's own receive path) to ``sink``, past its
-    jitter buffer and decoder thread. RTCP statistics are kept: the sender gets honest
-    receiver reports."""
+def hook_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,
+                  max_streams: int | None = None) -> None:
+    """Hand the receiver's RTP packets (aiortc's own receive path) to ``on_packet`` instead
+    of its jitter buffer and decoder thread, whose output queue nobody drains. RTCP
+    statistics are kept: the sender gets honest receiver reports. ``max_streams``: packets
+    of further SSRCs are dropped (their statistics would grow on junk)."""
     stats: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
@@ -155,11 +157,22 @@ def tap_audio(receiver: RTCRtpReceiver, sink: AudioFieldsSink) -> None:
             return
         stream = stats.get(packet.ssrc)
         if stream is None:
-            if len(stats) >= 4:  # one audio stream per connection; never grow on junk SSRCs
+            if max_streams is not None and len(stats) >= max_streams:
                 return
             stream = stats[packet.ssrc] = StreamStatistics(SAMPLE_RATE)
         stream.add(packet)
+        on_packet(packet)
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+def tap_audio(receiver: RTCRtpReceiver, sink: AudioFieldsSink) -> None:
+    """Route the receiver's RTP packets to ``sink``, past aiortc's jitter buffer and decoder
+    thread (``hook_receiver``)."""
+
+    def on_packet(packet: RtpPacket) -> None:
         sink(packet.sequence_number, packet.timestamp, packet.ssrc, packet.payload,
              packet.extensions.audio_level)
 
-    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    # One audio stream per connection.
+    hook_receiver(receiver, on_packet, max_streams=4)

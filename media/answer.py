@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiortc import (
@@ -20,6 +20,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
+from media.background import Background
 from media.inbound import fast_receive, tap_receiver
 from media.offer_policy import OfferPolicy, screen_offer
 from media.rtp import PayloadSink
@@ -96,13 +97,36 @@ class AnsweredPeer:
             await self.pc.close()
 
 
-_closing: set[asyncio.Task[None]] = set()
+_closing = Background()
 
 
 def _background(coro: Any) -> None:
-    task = asyncio.ensure_future(coro)
-    _closing.add(task)  # referenced until done
-    task.add_done_callback(_closing.discard)
+    _closing.track(asyncio.ensure_future(coro))
+
+
+@contextlib.asynccontextmanager
+async def closed_unless_answered(
+    pc: RTCPeerConnection,
+    *,
+    stop: Callable[[], None] | None = None,
+    close: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[None]:
+    """Around answering an offer on ``pc``: a failure closes the connection and comes out as
+    ValueError, a cancellation (the server stops, the party went) closes it too. The
+    connection is nobody's yet: unclosed, its ICE sockets would outlive it. ``stop`` cuts
+    its media at once first; ``close`` closes it on a failure (default ``pc.close()``)."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        if stop is not None:
+            stop()
+        await asyncio.shield(pc.close())
+        raise
+    except Exception as exc:
+        await (close() if close is not None else pc.close())
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(f"cannot answer offer: {exc}") from exc
 
 
 async def answer_offer(
@@ -133,7 +157,7 @@ async def answer_offer(
     tap_receiver(audio.receiver, inbound)
     if on_state is not None:
         pc.on("connectionstatechange", lambda: on_state(pc))
-    try:
+    async with closed_unless_answered(pc):
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         if audio.mid is None:
             raise ValueError("offer has no audio section")
@@ -151,16 +175,6 @@ async def answer_offer(
         await pc.setLocalDescription(answer)  # waits for ICE gathering
         if peer_sends and fast_inbound:
             fast_receive(audio, inbound)
-    except asyncio.CancelledError:
-        # Stopped mid-answer (the server stops, the member went): the connection is nobody's
-        # yet, so close it here or its ICE sockets outlive it.
-        await asyncio.shield(pc.close())
-        raise
-    except Exception as exc:
-        await pc.close()
-        if isinstance(exc, ValueError):
-            raise
-        raise ValueError(f"cannot answer offer: {exc}") from exc
     local = pc.localDescription.sdp
     if announce_address:
         local = announce_host_candidates(local, announce_address)

@@ -10,7 +10,6 @@ The clock (``CallClock``) runs only while a direction of the call is decoded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -21,12 +20,11 @@ from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
 from audio.levels import rms_dbfs
 from audio.mixer import Pcm
 from audio.opus import OpusError, output_encoder
+from media.background import cancel_and_wait
+from media.clock import Deadlines
 from media.inbound import Inbound
 
 log = logging.getLogger(__name__)
-
-# Further behind than this, the clock skips ticks instead of racing to catch up.
-MAX_BEHIND_TICKS = 5
 
 
 class VoiceTransform(Protocol):
@@ -119,8 +117,8 @@ class DecodedPath:
 
 
 class CallClock:
-    """A 20 ms clock on absolute deadlines (it never drifts and never waits for anyone's
-    audio) that calls ``tick`` until stopped or ``tick`` returns False."""
+    """A 20 ms clock (media/clock.py's deadlines) that calls ``tick`` until stopped or
+    ``tick`` returns False."""
 
     def __init__(self, name: str, tick: Callable[[], bool]) -> None:
         self.name = name
@@ -140,23 +138,13 @@ class CallClock:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
+        clock = Deadlines(FRAME_SECONDS)
         while True:
-            now = loop.time()
-            if deadline > now:
-                await asyncio.sleep(deadline - now)
-                now = loop.time()
-            if now - deadline > MAX_BEHIND_TICKS * FRAME_SECONDS:
-                skip = int((now - deadline) / FRAME_SECONDS)
-                deadline += skip * FRAME_SECONDS
-                self.skipped += skip
+            _, skip = await clock.wait()
+            self.skipped += skip
             try:
                 if not self._tick():
                     return
@@ -164,4 +152,4 @@ class CallClock:
                 # One bad frame must not stop the call's audio.
                 self.errors += 1
                 log.exception("call %s: decoded path tick failed", self.name)
-            deadline += FRAME_SECONDS
+            clock.advance()

@@ -10,7 +10,6 @@ fed pre-encoded frames (media/video.py).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections.abc import Callable
@@ -29,7 +28,12 @@ from media.aiortc_hooks import (
     tap_audio,
     tap_video,
 )
-from media.answer import announce_host_candidates, new_peer_connection, prefer_opus
+from media.answer import (
+    announce_host_candidates,
+    closed_unless_answered,
+    new_peer_connection,
+    prefer_opus,
+)
 from media.inbound import hook_rtp
 from media.relay import AudioIn, AudioSend, RelayOut
 from media.rtp import audio_level_extension_id
@@ -153,7 +157,7 @@ async def answer_call_offer(
     if on_state is not None:
         pc.on("connectionstatechange", lambda: on_state(pc))
     peer = CallPeer(pc, audio, audio_in)
-    try:
+    async with closed_unless_answered(pc, stop=peer.kill, close=peer.close):
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         if audio.mid is None:
             raise ValueError("offer has no audio section")
@@ -184,17 +188,6 @@ async def answer_call_offer(
         audio_in.level_id = audio_level_extension_id(audio)
         if peer.sends_audio and audio_in.pt is not None:
             hook_rtp(audio, audio_in.packet, payload_type=audio_in.pt)
-    except asyncio.CancelledError:
-        # Stopped mid-answer: the connection is nobody's yet, so close it here or its ICE
-        # sockets outlive it.
-        peer.kill()
-        await asyncio.shield(pc.close())
-        raise
-    except Exception as exc:
-        await peer.close()
-        if isinstance(exc, ValueError):
-            raise
-        raise ValueError(f"cannot answer offer: {exc}") from exc
     local = pc.localDescription.sdp
     if audio_in.pt is not None:
         local = ask_opus_fec(local, audio_in.pt)

@@ -9,12 +9,11 @@ closed in the background: ``changed``/``end`` return a task that finishes when t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from dataclasses import fields
-from typing import Any
 
 from calls.model import CallState, CallStatus
+from media.background import Background, done, quiet_gather
 from media.call_media import CallMedia, CallStats
 from media.call_peer import AudioSenderFactory, direct_audio
 from protocol.errors import ErrorCode, ProtocolError
@@ -32,7 +31,7 @@ class CallEngine:
         self.calls: dict[str, CallMedia] = {}
         self.stats = CallStats()
         self._ended: OrderedDict[str, None] = OrderedDict()
-        self._closing: set[asyncio.Future[Any]] = set()
+        self._closing = Background()
         self._closed = False
 
     async def offer(self, call: CallState, user: str, sdp: str) -> str:
@@ -53,7 +52,7 @@ class CallEngine:
         if media is None:
             media = self.calls[call.id] = CallMedia(
                 call, self.stats, announce_address=self.announce_address,
-                background=self._track, audio_sender=self.audio_sender,
+                background=self._closing.track, audio_sender=self.audio_sender,
             )
         try:
             answer = await media.offer(user, sdp)
@@ -72,7 +71,7 @@ class CallEngine:
         """Follow the call's new state: an ended call's media stops."""
         if call.state is CallStatus.ENDED:
             return self.end(call.id)
-        return _done()
+        return done()
 
     def end(self, call_id: str) -> asyncio.Task[None]:
         self._ended[call_id] = None
@@ -80,9 +79,9 @@ class CallEngine:
             self._ended.popitem(last=False)
         media = self.calls.pop(call_id, None)
         if media is None:
-            return _done()
+            return done()
         media.close()
-        return asyncio.ensure_future(_quiet_gather([t for t in self._closing if not t.done()]))
+        return asyncio.ensure_future(quiet_gather(self._closing.pending()))
 
     def media(self, call_id: str) -> CallMedia | None:
         """The call's media here (props plug effects and sounds into it), if any."""
@@ -92,8 +91,7 @@ class CallEngine:
         self._closed = True
         for call_id in list(self.calls):
             self.end(call_id)
-        while self._closing:
-            await asyncio.gather(*list(self._closing), return_exceptions=True)
+        await self._closing.drain()
 
     def stats_dict(self) -> dict[str, float]:
         """Figures for /metrics: `media_calls`, `media_call_peers` now, and the counters."""
@@ -109,19 +107,3 @@ class CallEngine:
             out[f"media_call_video_{f.name}"] = float(getattr(self.stats.video, f.name))
         return out
 
-    def _track(self, task: asyncio.Future[Any]) -> None:
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-
-def _done() -> asyncio.Task[None]:
-    return asyncio.ensure_future(_nothing())
-
-
-async def _nothing() -> None:
-    return None
-
-
-async def _quiet_gather(waits: list[Any]) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*waits, return_exceptions=True)

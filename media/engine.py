@@ -9,77 +9,28 @@ room state itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from calls.model import CallState
-from media.answer import AnsweredPeer, answer_offer
+from media.answer import answer_offer
+from media.background import Background, done, quiet_gather
 from media.call_media import CallMedia
 from media.calls import CallEngine
 from media.catalogue import Catalogue
-from media.inbound import Inbound
+from media.engine_room import EngineRoom, MemberPeer, RoomLike
 from media.offer_policy import OfferPolicy
 from media.props import MusicEnded, PropsMix, follow_call, play_call_sound
-from media.session import LevelsCallback, Output, RoomMixSession
+from media.session import LevelsCallback, RoomMixSession
 from media.stats import Histogram, SessionStats, node_histograms, node_stats, retire
 from media.taps import MixTap
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
-
-
-class RoomLike(Protocol):
-    """What the engine reads of rooms.model.Room."""
-
-    id: str
-    members: Any  # a mapping (or set) of user ids
-
-    def speakers(self) -> set[str]: ...
-
-
-@dataclass(eq=False)
-class MemberPeer:
-    user: str
-    peer: AnsweredPeer
-    inbound: Inbound | None
-    outbound: Output | None
-    closed: bool = False
-    # ICE and DTLS are up: the room's clock runs while any member's connection is.
-    connected: bool = False
-
-    @property
-    def pc(self) -> RTCPeerConnection:
-        return self.peer.pc
-
-
-@dataclass(eq=False)
-class EngineRoom:
-    """What the engine holds of one room: its mix session and its members' connections."""
-
-    session: RoomMixSession
-    members: set[str]
-    peers: dict[str, MemberPeer] = field(default_factory=dict)
-    # Offers being answered: their peer is not in `peers` yet, but the session must live on.
-    answering: int = 0
-    # The newest room version followed: another node's older batch can arrive after this
-    # node's own newer commit, and must not undo it (drop a member who just joined).
-    version: int = -1
-
-    def newer(self, room: RoomLike) -> bool:
-        """Whether ``room`` is no older than the state followed so far (and note it)."""
-        version = getattr(room, "version", None)
-        if version is None:
-            return True
-        if version < self.version:
-            return False
-        self.version = version
-        return True
 
 
 class MediaEngine:
@@ -114,7 +65,7 @@ class MediaEngine:
         self.rooms: dict[str, EngineRoom] = {}
         # More figures for /metrics from parts beside the engine (the edge listeners').
         self.extra_stats: list[Callable[[], Mapping[str, float]]] = []
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing = Background()
         self._closed = False
         # The calls' media (media/calls.py): offer_call, call_changed, end_call.
         self.calls = CallEngine(announce_address=announce_address)
@@ -217,7 +168,7 @@ class MediaEngine:
     def room_changed(self, room: RoomLike) -> asyncio.Task[None]:
         media = self.rooms.get(room.id)
         if media is None or not media.newer(room):
-            return _done()
+            return done()
         media.members = set(room.members)
         media.session.set_heard(room.speakers())
         self._follow_props(media.session, room)
@@ -229,18 +180,18 @@ class MediaEngine:
     def drop_user(self, room_id: str, user: str) -> asyncio.Task[None]:
         media = self.rooms.get(room_id)
         if media is None:
-            return _done()
+            return done()
         media.members.discard(user)
         member = media.peers.get(user)
         if member is None:
-            return _done()
+            return done()
         self._detach(media, member)
         return self._after_detach(room_id, [member])
 
     def close_room(self, room_id: str) -> asyncio.Task[None]:
         media = self.rooms.get(room_id)
         if media is None:
-            return _done()
+            return done()
         media.members.clear()
         media.session.taps.end()
         gone = list(media.peers.values())
@@ -265,11 +216,11 @@ class MediaEngine:
     def remove_tap(self, room_id: str, tap: MixTap) -> asyncio.Task[None]:
         media = self.rooms.get(room_id)
         if media is None:
-            return _done()
+            return done()
         media.session.remove_tap(tap)
         self._settle_clock(media)
         stopping = self._maybe_stop(room_id)
-        return stopping if stopping is not None else _done()
+        return stopping if stopping is not None else done()
 
     # --- calls -------------------------------------------------------------------------------
 
@@ -314,8 +265,7 @@ class MediaEngine:
         await self.calls.close()
         for room_id in list(self.rooms):
             self.close_room(room_id)
-        while self._closing:
-            await asyncio.gather(*list(self._closing), return_exceptions=True)
+        await self._closing.drain()
 
     # --- introspection -----------------------------------------------------------------------
 
@@ -374,16 +324,15 @@ class MediaEngine:
         if member.connected:
             self._settle_clock(media)
         task = asyncio.ensure_future(member.peer.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closing.track(task)
 
     def _after_detach(self, room_id: str, gone: list[MemberPeer]) -> asyncio.Task[None]:
         stopping = self._maybe_stop(room_id)
         waits: list[Any] = [stopping] if stopping is not None else []
-        waits += [t for t in self._closing if not t.done()] if gone else []
+        waits += self._closing.pending() if gone else []
         if not waits:
-            return _done()
-        return asyncio.ensure_future(_quiet_gather(waits))
+            return done()
+        return asyncio.ensure_future(quiet_gather(waits))
 
     def _maybe_stop(self, room_id: str) -> asyncio.Task[None] | None:
         media = self.rooms.get(room_id)
@@ -393,8 +342,7 @@ class MediaEngine:
         del self.rooms[room_id]
         retire(self._retired, media.session.stats)
         task = asyncio.ensure_future(media.session.stop())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closing.track(task)
         return task
 
     def _connected(self, media: EngineRoom, member: MemberPeer) -> None:
@@ -425,16 +373,3 @@ class MediaEngine:
         self._detach(media, member)
         self._maybe_stop(room_id)
 
-
-def _done() -> asyncio.Task[None]:
-    # A Task, not a bare Future: callers may treat it as one (set_name, cancel).
-    return asyncio.ensure_future(_nothing())
-
-
-async def _nothing() -> None:
-    return None
-
-
-async def _quiet_gather(waits: list[Any]) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*waits, return_exceptions=True)

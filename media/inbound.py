@@ -19,6 +19,7 @@ from aiortc.rtp import RtpPacket
 from audio.constants import SAMPLE_RATE
 from audio.jitter import JitterBuffer
 from audio.opus import OpusDecoder
+from media.aiortc_hooks import hook_receiver
 from media.rtp import PayloadSink, audio_level_extension_id, deliver_rtp
 
 LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter buffer
@@ -43,25 +44,14 @@ class Inbound:
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: PayloadSink) -> None:
-    """Route the receiver's RTP payloads to ``sink`` and bypass aiortc's decode path.
+    """Route the receiver's RTP payloads to ``sink``, past aiortc's jitter buffer and decoder
+    thread (``hook_receiver``); empty payloads are dropped."""
 
-    aiortc's own handler would feed its jitter buffer and decoder thread, whose output
-    queue nobody drains; replacing it keeps both empty. RTCP receiver statistics are
-    still kept so the sender gets honest receiver reports.
-    """
-    stats: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if not receiver._enabled:
-            return
-        stream = stats.get(packet.ssrc)
-        if stream is None:
-            stream = stats[packet.ssrc] = StreamStatistics(SAMPLE_RATE)
-        stream.add(packet)
+    def on_packet(packet: RtpPacket) -> None:
         if packet.payload:
             sink(packet.sequence_number, packet.payload, packet.extensions.audio_level)
 
-    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    hook_receiver(receiver, on_packet)
 
 
 def fast_receive(transceiver: RTCRtpTransceiver, sink: PayloadSink) -> int:

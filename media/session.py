@@ -12,35 +12,29 @@ for anyone's audio; a speaker whose packets are late or gone is concealed, then 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from aiortc import RTCRtpTransceiver
-from aiortc.mediastreams import MediaStreamTrack
 
 from audio.constants import FRAME_SAMPLES, FRAME_SECONDS
 from audio.levels import SpeakingDetector, TalkerTracker
 from audio.mixer import Mixer, Pcm
 from audio.opus import OpusEncoder, OpusError, output_encoder
-from media.fanout import Fanout
+from media.background import cancel_and_wait
+from media.clock import Deadlines
 from media.inbound import LEVEL_RING, Inbound
 from media.props import PropsMix
-from media.rtp import PayloadSink, ntp_now
+from media.rtp import ntp_now
 from media.sender import DirectSender
-from media.stats import SessionStats
-from media.taps import MixTap, Taps
-from media.tracks import IdleTrack, Outgoing
+from media.session_wiring import SessionWiring
+from media.tracks import Outgoing
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = FRAME_SECONDS
-# Further behind than this, the clock skips ticks instead of racing to catch up: a burst of
-# back-to-back ticks would only flood listeners' (bounded) queues.
-MAX_BEHIND_TICKS = 5
 # A tick that starts this much after its deadline counts as late.
 LATE_SECONDS = 0.005
 
@@ -55,31 +49,12 @@ SILENT_DBOV = 80
 SILENT_TAIL_TICKS = 3
 
 
-class Output(Protocol):
-    """One listener's outbound stream."""
-
-    def deliver(self, out: Outgoing) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class Probe(Protocol):
-    """Watches payloads through a session (bench/latency.py traces latency with one)."""
-
-    def arrived(self, payload: bytes) -> None: ...
-
-    def mixed(self, tick: int, payload: bytes) -> None: ...
-
-    def discard(self, payload: bytes) -> None: ...
-
-    def sent(self, tick: int) -> None: ...
-
-
 LevelsCallback = Callable[[str, dict[str, float]], Any]
 
 
-class RoomMixSession:
-    """A room's mix on this node: inputs from speakers, one output per listener."""
+class RoomMixSession(SessionWiring):
+    """A room's mix on this node: inputs from speakers, one output per listener (the wiring:
+    media/session_wiring.py)."""
 
     def __init__(
         self,
@@ -88,19 +63,9 @@ class RoomMixSession:
         on_levels: LevelsCallback | None = None,
         tick_seconds: float = TICK_SECONDS,
     ) -> None:
-        self.room_id = room_id
+        super().__init__(room_id)
         self.on_levels = on_levels
         self.tick_seconds = tick_seconds
-        self.stats = SessionStats()
-        self.probe: Probe | None = None  # off in production
-        self.heard: set[str] = set()
-        self.inputs: dict[str, Inbound] = {}
-        self.outputs: dict[str, Output] = {}
-        # The DirectSenders among the outputs, sent to in one batch; and the other outputs.
-        self.fanout = Fanout()
-        self._other_outputs: dict[str, Output] = {}
-        # Consumers of the encoded mix and of speakers' payloads besides the listeners.
-        self.taps = Taps(room_id)
         self.mixer = Mixer()
         # Voice effects, sounds and music (media.props; the engine sets it).
         self.props: PropsMix | None = None
@@ -110,7 +75,6 @@ class RoomMixSession:
         self.talkers = TalkerTracker()
         self._full_encoder = output_encoder()
         self._encoders: dict[str, OpusEncoder] = {}
-        self._tick_no = 0
         # Ticks in a row whose mix was silence (no frame from anyone), and the packet the
         # encoder made of the last of them: see SILENT_TAIL_TICKS.
         self._silent_run = 0
@@ -121,92 +85,8 @@ class RoomMixSession:
         """Who is speaking now, at the level last reported (the `speaking` event's values)."""
         return dict(self._speaking)
 
-    # --- wiring (called by the engine) -----------------------------------------------------
-
-    def set_heard(self, users: Iterable[str]) -> None:
-        heard = set(users)
-        for user in heard - self.heard:
-            # Unheard packets were dropped, so the stream has a hole: start it afresh.
-            inbound = self.inputs.get(user)
-            if inbound is not None:
-                inbound.reset()
-        for user in self.heard - heard:
-            self._forget_speaker(user)
-        self.heard = heard
-
-    def new_input(self, user: str) -> tuple[Inbound, PayloadSink]:
-        """A fresh inbound stream for ``user`` and the sink its receiver feeds.
-
-        Not attached until ``attach_input``: a re-offer's answer may still fail."""
-        inbound = Inbound(user)
-        stats = self.stats
-
-        def sink(seq: int, payload: bytes, level: tuple[bool, int] | None) -> None:
-            stats.rtp_in += 1
-            if not inbound.active or inbound.user not in self.heard:
-                stats.rtp_dropped_unheard += 1
-                return
-            inbound.levels[seq % LEVEL_RING] = level[1] if level is not None else None
-            if self.probe is not None:
-                self.probe.arrived(payload)
-            if self.taps:
-                self.taps.received(inbound.user, self._tick_no, seq, payload)
-            inbound.jitter.push(seq, payload)
-
-        return inbound, sink
-
-    def attach_input(self, inbound: Inbound) -> None:
-        old = self.inputs.get(inbound.user)
-        if old is not None and old is not inbound:
-            old.active = False
-        self.inputs[inbound.user] = inbound
-
-    def detach_input(self, inbound: Inbound) -> None:
-        inbound.active = False
-        if self.inputs.get(inbound.user) is inbound:
-            del self.inputs[inbound.user]
-            self._forget_speaker(inbound.user)
-
-    def outbound_track(self) -> MediaStreamTrack:
-        """The track to put on a listener's RTP sender: it idles, a DirectSender sends."""
-        return IdleTrack()
-
-    def make_output(self, track: MediaStreamTrack, transceiver: RTCRtpTransceiver) -> Output:
-        """The listener's output once the connection is answered."""
-        assert isinstance(track, IdleTrack)
-        return DirectSender(transceiver, track)
-
-    def attach_output(self, user: str, output: Output) -> None:
-        old = self.outputs.get(user)
-        if old is not None and old is not output:
-            self._unwire(user, old)
-        self.outputs[user] = output
-        if isinstance(output, DirectSender):
-            self.fanout.add(output)
-        else:
-            self._other_outputs[user] = output
-
-    def detach_output(self, user: str, output: Output) -> None:
-        self._unwire(user, output)
-        if self.outputs.get(user) is output:
-            del self.outputs[user]
-
-    def _unwire(self, user: str, output: Output) -> None:
-        output.stop()
-        if isinstance(output, DirectSender):
-            self.fanout.remove(output)
-        elif self._other_outputs.get(user) is output:
-            del self._other_outputs[user]
-
-    def add_tap(self, tap: MixTap) -> None:
-        """Feed ``tap`` every tick from now on: the session encodes the mix while any tap or
-        listener is attached. ``stop()`` ends the taps."""
-        self.taps.add(tap)
-
-    def remove_tap(self, tap: MixTap) -> None:
-        self.taps.remove(tap)
-
     def _forget_speaker(self, user: str) -> None:
+        """A speaker no longer heard: the mix lets go of their encoder and state."""
         self._encoders.pop(user, None)
         self.mixer.remove(user)
         self.talkers.remove([user])
@@ -227,10 +107,7 @@ class RoomMixSession:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for track in list(self.outputs.values()):
             track.stop()
         if self.props is not None:
@@ -243,18 +120,11 @@ class RoomMixSession:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         period = self.tick_seconds
-        deadline = loop.time()
+        clock = Deadlines(period)
         while True:
-            now = loop.time()
-            if deadline > now:
-                await asyncio.sleep(deadline - now)
-                now = loop.time()
-            behind = now - deadline
-            if behind > MAX_BEHIND_TICKS * period:
-                skip = int(behind / period)
-                deadline += skip * period
+            behind, skip = await clock.wait()
+            if skip:
                 self._tick_no += skip
                 self.stats.skipped_ticks += skip
                 self._drop_skipped(skip)
@@ -274,7 +144,7 @@ class RoomMixSession:
                 self.stats.max_tick_seconds = took
             if took > period:
                 self.stats.overruns += 1
-            deadline += period
+            clock.advance()
 
     def _drop_skipped(self, skip: int) -> None:
         """The audio of skipped ticks is gone: play it out of the jitter buffers unheard,

@@ -45,6 +45,18 @@ class Outgoing:
         return self._packet
 
 
+async def queued_packet(track: MediaStreamTrack,
+                        queue: asyncio.Queue[av.Packet | None]) -> av.Packet:
+    """The next packet for ``track``'s sender loop (its ``recv``): MediaStreamError once the
+    track ended (stopping it puts a None in the queue to wake a waiting loop)."""
+    if track.readyState != "live":
+        raise MediaStreamError
+    packet = await queue.get()
+    if packet is None:
+        raise MediaStreamError
+    return packet
+
+
 class PacketTrack(MediaStreamTrack):
     """An outbound audio track fed with encoded Opus packets.
 
@@ -72,11 +84,7 @@ class PacketTrack(MediaStreamTrack):
         self._queue.put_nowait(packet)
 
     async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        packet = await self._queue.get()
-        if packet is None:
-            raise MediaStreamError
+        packet = await queued_packet(self, self._queue)
         self.sent += 1
         return packet
 

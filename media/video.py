@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
+
+from media.tracks import queued_packet
 
 VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -76,12 +78,7 @@ class VideoOut(MediaStreamTrack):
         self.waiting = True
 
     async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        packet = await self._queue.get()
-        if packet is None:
-            raise MediaStreamError
-        return packet
+        return await queued_packet(self, self._queue)
 
     def stop(self) -> None:
         if self.readyState == "live":
