@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.abuse_kit import Ctx, Socket, closed_all, for_seconds, lean, scrape
+from bench.abuse_kit import Ctx, Socket, closed_all, for_seconds, kernel_send_queue, lean, scrape
 from bench.lean_client import LeanClient
 from client.connection import ClientError
 
@@ -223,6 +223,9 @@ async def slow_readers(ctx: Ctx, seconds: float) -> dict[str, Any]:
     await asyncio.gather(*(chat(c) for c in chatters))
     await asyncio.sleep(8.0)
     after = await scrape(ctx)
+    # What the server's kernel still holds for readers that are still there, not reading
+    # (a socket the server cut with a reset holds nothing; one closed gracefully, all of it).
+    queued, holding = kernel_send_queue(ctx.port, {r.port for r in readers})
     closed_all(readers)
     for c in (host, *chatters):
         await c.close()
@@ -231,7 +234,8 @@ async def slow_readers(ctx: Ctx, seconds: float) -> dict[str, Any]:
             "of": len(readers),
             "connections left": after.get("voiceroom_connections", 0)
             - before.get("voiceroom_connections", 0) + len(readers),
-            "after seconds": round(time.monotonic() - started)}
+            "after seconds": round(time.monotonic() - started),
+            "kernel send queue left (MB)": round(queued / 1e6, 1), "in sockets": holding}
 
 
 async def candidates(ctx: Ctx, seconds: float) -> dict[str, Any]:

@@ -86,6 +86,12 @@ class Socket(asyncio.Protocol):
         self.transport.write(head + mask + apply_mask(payload, mask))
 
     @property
+    def port(self) -> int:
+        """This end's port (the server sees it as the peer's)."""
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    @property
     def open_(self) -> bool:
         return not self.closed.is_set()
 
@@ -164,3 +170,27 @@ async def scrape(ctx: Ctx) -> dict[str, float]:
     return {sample.name: sample.value
             for family in text_string_to_metric_families(body.decode())
             for sample in family.samples if not sample.labels}
+
+
+def kernel_send_queue(port: int, peers: set[int] | None = None) -> tuple[int, int]:
+    """(bytes, sockets): what the kernel still holds to send from the server's port, orphaned
+    sockets included (/proc/net/tcp and tcp6: local port, tx_queue); with `peers`, only to
+    those client ports."""
+    total = sockets = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as rows:
+                next(rows)
+                for row in rows:
+                    fields = row.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) != port:
+                        continue
+                    if peers is not None and int(fields[2].rsplit(":", 1)[1], 16) not in peers:
+                        continue
+                    queued = int(fields[4].split(":")[0], 16)
+                    if queued:
+                        total += queued
+                        sockets += 1
+        except OSError:
+            continue
+    return total, sockets

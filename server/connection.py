@@ -81,6 +81,11 @@ class Connection:
         if self.closing:
             return
         self.closing = True
+        if code == CLOSE_TOO_SLOW:
+            # Whoever ends this socket (our close, websockets' keepalive, the server's stop),
+            # it ends in a reset: what the client left unread goes with it, not into the
+            # kernel's queue of an orphaned socket.
+            reset_on_close(self.ws)
         # Kept referenced until done; never cancelled with the connection's other work.
         self._closing_task = asyncio.get_running_loop().create_task(self._close(code, reason))
 
@@ -90,21 +95,28 @@ class Connection:
         limit = (self.ws.close_timeout or 0.0) + CLOSE_GRACE
         try:
             await asyncio.wait_for(self.ws.close(code, reason), limit)
-        except Exception:  # timed out, or the transport failed under it: cut it
+        except TimeoutError:
             log.info("aborting %s (%s): the close could not be sent in time", self.id,
                      self.user)
             abort(self.ws)
+        except Exception:  # the transport failed under the close: cut what is left of it
+            abort(self.ws)
 
 
-def abort(ws: ServerConnection) -> None:
-    """Drop the TCP connection now, the unsent bytes with it: a reset (SO_LINGER 0) rather
-    than a close, which would leave them queued in the kernel for a reader that never reads."""
-    transport = ws.transport
-    sock = transport.get_extra_info("socket")
+def reset_on_close(ws: ServerConnection) -> None:
+    """SO_LINGER 0: closing the socket sends a reset and drops the unsent bytes, where a plain
+    close leaves them queued in the kernel (an orphan, for minutes) for a reader that never
+    reads."""
+    sock = ws.transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
+
+
+def abort(ws: ServerConnection) -> None:
+    """Drop the TCP connection now, the unsent bytes with it."""
+    reset_on_close(ws)
+    ws.transport.abort()
 
 
 def send_all(connections: Iterable[Connection], data: bytes | str) -> tuple[int, int]:

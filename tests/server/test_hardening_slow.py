@@ -3,7 +3,8 @@
 A real websocket whose reading is paused, with a small receive buffer: the server's output
 to it piles up. Past the send-buffer limit it is closed; the close frame itself cannot be
 written, so the transport is aborted, its handler ends and the member goes through the
-normal disconnect (`away`, then the grace). Below that limit, but with more unread than
+normal disconnect (`away`, then the grace), and the kernel keeps none of its unsent bytes.
+Below that limit, but with more unread than
 websockets lets a write wait for (its keepalive ping would wait for ever), the stall check
 closes it. One node, and two nodes sharing Redis (the host on the other node sees `away`).
 """
@@ -15,6 +16,7 @@ import socket
 
 import pytest
 
+from bench.abuse_kit import kernel_send_queue
 from server import gateway as gateway_module
 from tests.support.redis import fresh_redis_url
 from tests.support.server import RunningServer, WireClient, close_all, running_server
@@ -76,6 +78,10 @@ async def seat_stops_reading(host_srv: RunningServer, slow_srv: RunningServer,
         assert away["seat"]["user"] == "slow" and away["seat"]["away"], away
         assert server_side(slow_srv, "slow") == []
         assert slow_srv.gateway.metrics.slow_clients_closed >= 1
+        # The client is still there, not reading: the server's kernel holds nothing for it
+        # (a reset dropped the unsent bytes; a plain close would leave them queued).
+        mine = slow.ws.transport.get_extra_info("sockname")[1]
+        assert kernel_send_queue(slow_srv.port, {mine}) == (0, 0)
     finally:
         await close_all([host, slow])
 
