@@ -16,6 +16,7 @@ from calls.model import CallState, CallStatus
 from media.background import Background, done, quiet_gather
 from media.call_media import CallMedia, CallStats
 from media.call_peer import AudioSenderFactory, direct_audio
+from media.offer_policy import OfferPolicy, screen_offer
 from protocol.errors import ErrorCode, ProtocolError
 
 # Ended calls remembered so that a late offer (with a CallState read before the end) cannot
@@ -24,8 +25,11 @@ ENDED_REMEMBERED = 10_000
 
 
 class CallEngine:
-    def __init__(self, *, announce_address: str | None = None) -> None:
+    def __init__(self, *, announce_address: str | None = None,
+                 policy: OfferPolicy | None = None) -> None:
         self.announce_address = announce_address
+        # The same screening as a room's offers (fingerprint, candidate cap, networks).
+        self.policy = policy if policy is not None else OfferPolicy()
         # How a leg's audio is sent (benchmarks plug in aiortc's own sender to compare).
         self.audio_sender: AudioSenderFactory = direct_audio
         self.calls: dict[str, CallMedia] = {}
@@ -55,7 +59,7 @@ class CallEngine:
                 background=self._closing.track, audio_sender=self.audio_sender,
             )
         try:
-            answer = await media.offer(user, sdp)
+            answer = await media.offer(user, screen_offer(sdp, self.policy))
         except ValueError as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"sdp: {exc}", field="sdp") from exc
         finally:

@@ -68,7 +68,7 @@ class MediaEngine:
         self._closing = Background()
         self._closed = False
         # The calls' media (media/calls.py): offer_call, call_changed, end_call.
-        self.calls = CallEngine(announce_address=announce_address)
+        self.calls = CallEngine(announce_address=announce_address, policy=self.policy)
         # The counters of sessions that stopped: /metrics' sums must never go down.
         self._retired = SessionStats()
 

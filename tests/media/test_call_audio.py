@@ -266,6 +266,9 @@ async def test_offers_refused_with_a_clear_code(engine: MediaEngine) -> None:
             (replace(call, id="c3", state=CallStatus.ENDED), "ann", sdp, ErrorCode.NO_SUCH_CALL),
             (call, "ann", "v=0 nonsense", ErrorCode.BAD_REQUEST),
             (call, "ann", sdp.replace("m=audio", "m=text"), ErrorCode.BAD_REQUEST),
+            # Screened like a room's offer (media.offer_policy): no DTLS fingerprint.
+            (call, "ann", re.sub(r"a=fingerprint:[^\r\n]*\r?\n", "", sdp),
+             ErrorCode.BAD_REQUEST),
         ]
         for bad_call, user, bad_sdp, code in cases:
             with pytest.raises(ProtocolError) as refused:
