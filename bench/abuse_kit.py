@@ -8,7 +8,6 @@ import asyncio
 import base64
 import os
 import socket
-import struct
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -16,14 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.lean_client import LeanClient
+from bench.lean_client import LeanClient, masked_frame
 from client.connection import ClientError
 from protocol import codec
-
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # pure-Python websockets
-    from websockets.utils import apply_mask
 
 
 @dataclass
@@ -75,15 +69,7 @@ class Socket(asyncio.Protocol):
     def frame(self, payload: bytes, opcode: int = 0x2) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        mask = os.urandom(4)
-        n = len(payload)
-        if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        self.transport.write(head + mask + apply_mask(payload, mask))
+        self.transport.write(masked_frame(payload, opcode))
 
     @property
     def port(self) -> int:
