@@ -26,8 +26,9 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from protocol.tokens import CITY_MAX, is_app_id, issue_token
+from protocol.tokens import is_app_id, issue_token
 from protocol.validate import clean_name, is_user_id
+from protocol.vocabulary import CITY_MAX
 from server.app import build, describe
 from server.logs import configure_logging
 from server.settings import ENV_PREFIX, Settings, parse_settings

@@ -11,7 +11,6 @@ ProtocolError(not_authenticated) whose message says what was wrong.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,16 +21,14 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.validate import TOKEN_MAX, clean_name, is_user_id
+from protocol.validate import APP_RE, TOKEN_MAX, clean_name, is_user_id
+from protocol.vocabulary import CITY_MAX, DEFAULT_APP
 
 ALGORITHM = "HS256"
 LEEWAY = 5.0
 """Seconds of clock disagreement tolerated on `exp`, `nbf` and `iat`."""
 MIN_SECRET_BYTES = 32
 """RFC 7518 §3.2: an HS256 key should be at least as long as the hash (32 bytes)."""
-DEFAULT_APP = "main"
-APP_RE = re.compile(r"[a-z0-9_-]{1,32}")
-CITY_MAX = 64
 # Beyond datetime's range (year 9999) a time claim is garbage, and any caller that turns
 # it into a date would crash on it.
 _TIME_MAX = 253_402_300_799

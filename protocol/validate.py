@@ -32,7 +32,7 @@ AUTO_CHATROOM_MAX = 1000
 
 ROOM_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 USER_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-APP_RE = re.compile(r"[a-z0-9_-]{1,32}")
+APP_RE = re.compile(rf"[a-z0-9_-]{{1,{schema.APP_MAX}}}")
 CALL_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CATALOGUE_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 CALL_MAX = 64
