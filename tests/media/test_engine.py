@@ -74,7 +74,15 @@ def step(room: Room, user: str, command: object) -> Room:
 
 
 async def join(engine: MediaEngine, room: Room, user: str, peer: ClientMedia) -> ClientMedia:
-    return await connect(peer, lambda sdp: engine.offer(room, user, sdp))
+    await connect(peer, lambda sdp: engine.offer(room, user, sdp))
+    await media_running(engine)
+    return peer
+
+
+async def media_running(engine: MediaEngine) -> None:
+    """The room's clock runs once the server's side of a peer is connected, which may come
+    a moment after the client's side says so."""
+    await wait_for(lambda: session(engine).running)
 
 
 def session(engine: MediaEngine) -> RoomMixSession:
@@ -310,7 +318,7 @@ async def test_a_room_change_while_the_first_offer_is_answered_keeps_its_media(
     host = await connect(tone_peer(300.0), offer_during_a_change)
     try:
         assert "host" in engine.rooms[ROOM].peers
-        assert session(engine).running
+        await media_running(engine)
     finally:
         await close_all([host])
 
