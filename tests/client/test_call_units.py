@@ -121,3 +121,16 @@ async def test_wait_call_wakes_on_the_change_and_times_out_otherwise() -> None:
     with pytest.raises(ClientError) as info:
         await c.wait_call("c1", timeout=0.05)
     assert info.value.code == "timeout"
+
+
+def test_news_out_of_order_never_moves_a_call_back() -> None:
+    # The callee's decline can reach the caller before the reply to its own `call` does.
+    c = VoiceClient("ws://127.0.0.1:9/ws", user="ada", name="Ada")
+    c._dispatch_event({"type": "call_ended", "call": state(status="ended", reason="declined"),
+                       "reason": "declined"})
+    c._replied("call", {"user": "bob"}, {"type": "ok", "call": state()})
+    assert c.calls["c1"]["state"] == "ended" and c.calls["c1"]["reason"] == "declined"
+    c._dispatch_event({"type": "call_incoming", "call": state("c2")})
+    c._dispatch_event({"type": "call_state", "call": state("c2", "active")})
+    c._dispatch_event({"type": "call_incoming", "call": state("c2")})  # a late duplicate
+    assert c.calls["c2"]["state"] == "active"
