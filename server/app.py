@@ -243,7 +243,9 @@ async def build(settings: Settings, *, media: bool | None = None) -> App:
                                                   handlers)
     gateway = Gateway(settings, delivery, handlers, media=engine,
                       routes=[listen_route, recording_route],
-                      store_ping=getattr(store, "ping", None))
+                      store_ping=getattr(store, "ping", None),
+                      # A user's budget is split over the nodes they are connected to.
+                      user_nodes=presence.nodes_of if cluster is not None else None)
     return App(settings, store, service, gateway, engine, cluster, people=people, calls=calls,
                users=users, listening=listening,
                recordings=recordings, edge=edge, matching=matching)

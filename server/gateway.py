@@ -28,9 +28,10 @@ from server.handlers.table import HandlerTable
 from server.health import HEALTH_TIMEOUT, StoreHealth
 from server.metrics import CONTENT_TYPE, Exposition, Metrics
 from server.ports import MediaPort
-from server.requests import VERSION, Requests
+from server.requests import SHARE_REFRESH, VERSION, NodeCounts, Requests
 from server.settings import Settings
 from server.tasks import TaskSet
+from services.sweeping import sweep_forever
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Gateway:
         clock: Callable[[], float] = time.monotonic,
         routes: Sequence[StreamRoute] = (),
         store_ping: Callable[[], Awaitable[None]] | None = None,
+        user_nodes: NodeCounts | None = None,
     ) -> None:
         self.settings = settings
         self.delivery = delivery
@@ -69,7 +71,8 @@ class Gateway:
         self.media = media
         self.metrics: Metrics = delivery.metrics
         self.tasks: TaskSet = delivery.tasks
-        self.requests = Requests(settings, handlers, self.metrics, clock=clock)
+        self.requests = Requests(settings, handlers, self.metrics, clock=clock,
+                                 user_nodes=user_nodes)
         self.send_limit = send_limit
         # Streamed GETs (server/streams.py): each takes its path or passes (None).
         self.routes = list(routes)
@@ -83,6 +86,7 @@ class Gateway:
                                                            settings.store_timeout))
                        if store_ping is not None else None)
         self._health_task: asyncio.Task[None] | None = None
+        self._shares_task: asyncio.Task[None] | None = None
         self.stopping = False
         self.exposition = Exposition(self.metrics, rooms=lambda: len(self.delivery.rooms),
                                      media=lambda: self.media)
@@ -116,15 +120,20 @@ class Gateway:
         self._watch = asyncio.create_task(self._watch_stalls(), name="stalled-clients")
         if self.health is not None:
             self._health_task = asyncio.create_task(self.health.run(), name="store-health")
+        if self.requests.user_nodes is not None:
+            self._shares_task = asyncio.create_task(
+                sweep_forever(self.requests.refresh_shares, SHARE_REFRESH, log,
+                              "refreshing per-user rate shares failed"),
+                name="rate-shares")
 
     async def stop(self) -> None:
         """Refuse new work, close every client with 1001, wait for the handlers."""
         self.stopping = True
-        ours = [t for t in (self._watch, self._health_task) if t is not None]
+        ours = [t for t in (self._watch, self._health_task, self._shares_task) if t is not None]
         for task in ours:
             task.cancel()
         await asyncio.gather(*ours, return_exceptions=True)
-        self._watch = self._health_task = None
+        self._watch = self._health_task = self._shares_task = None
         # Our close first: for a client that no longer reads it ends in an abort, where
         # websockets' own would wait for its buffer to drain.
         for conn in list(self.connections):

@@ -6,16 +6,20 @@ this module knows none of them.
 
 Rates (docs/security.md): every frame takes a token from its connection's bucket before it
 is decoded, refused frames included; a signed-in user's frames also take one from the user's
-bucket on this node, shared by all their connections. A frame that is no request at all
+bucket on this node, shared by all their connections. In a cluster a user's budget is split
+evenly over the nodes they are connected to (presence says how many, looked up for the users
+active lately every `SHARE_REFRESH` seconds), so that their sockets together get no more than
+one user's rate however they are spread. A frame that is no request at all
 (`bad_frame`), and any frame refused before the connection said hello, also takes a token
 from the connection's strike bucket; a connection that empties it is closed (1008).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from protocol import codec
@@ -41,6 +45,11 @@ CLOSE_BAD_FRAMES = 1008
 # Users' buckets are looked over for full ones (as good as new: forgotten) every this many
 # frames, so the table holds only users who sent something lately.
 PRUNE_EVERY = 1024
+# How often a cluster node asks on how many nodes its active users are connected.
+SHARE_REFRESH = 1.0
+
+# Users -> on how many nodes each has connections (store.presence's `nodes_of`).
+NodeCounts = Callable[[Sequence[str]], Awaitable[dict[str, int]]]
 
 
 @dataclass(slots=True)
@@ -59,6 +68,7 @@ class Requests:
         metrics: Metrics,
         *,
         clock: Callable[[], float] = time.monotonic,
+        user_nodes: NodeCounts | None = None,
     ) -> None:
         self.settings = settings
         self.handlers = handlers
@@ -68,6 +78,10 @@ class Requests:
         # User id -> the bucket all their connections on this node draw from as well.
         self._users: dict[str, TokenBucket] = {}
         self._frames = 0
+        self.user_nodes = user_nodes
+        # User id -> the nodes their budget is split over, where more than one (cluster only).
+        self._parts: dict[str, int] = {}
+        self._share_failing = False
 
     def allowance(self) -> Allowance:
         """A new connection's buckets."""
@@ -135,8 +149,40 @@ class Requests:
             self._users = {u: b for u, b in self._users.items() if not b.full(now)}
         bucket = self._users.get(user)
         if bucket is None:
-            bucket = self._users[user] = TokenBucket(self.settings.rate, self.settings.burst)
+            bucket = self._users[user] = TokenBucket(*self._share(self._parts.get(user, 1)))
         return bucket
+
+    def _share(self, parts: int) -> tuple[float, int]:
+        """One node's part of a user's rate and burst."""
+        return self.settings.rate / parts, max(1, self.settings.burst // parts)
+
+    async def refresh_shares(self) -> None:
+        """Split each active user's budget over the nodes they are connected to now. A store
+        that does not answer leaves the shares as they were (warned once per outage)."""
+        if self.user_nodes is None or not self._users:
+            return
+        users = list(self._users)
+        try:
+            counts = await asyncio.wait_for(self.user_nodes(users), self.settings.store_timeout)
+        except Exception as exc:
+            if not _outage(exc):
+                log.exception("per-user rate shares not refreshed")
+            elif not self._share_failing:
+                log.warning("per-user rate shares not refreshed: the store did not answer: %s",
+                            exc)
+            self._share_failing = True
+            return
+        self._share_failing = False
+        now = self.clock()
+        self._parts = {}
+        for user in users:
+            parts = max(1, counts.get(user, 1))
+            if parts > 1:
+                self._parts[user] = parts
+            bucket = self._users.get(user)
+            rate, burst = self._share(parts)
+            if bucket is not None and (bucket.rate, bucket.burst) != (rate, burst):
+                bucket.resize(rate, burst, now)
 
     def _timed(self, kind: str, started: float) -> None:
         """A refused request's latency (a frame that named no verb has none)."""

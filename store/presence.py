@@ -10,11 +10,14 @@ write its own back (`restore`).
   a connection somewhere). Write first, then read: a connection arriving on one node while
   another closes on another is seen by at least one of the two.
 - `apps(user)` / `apps_of(users)`: the apps the user has connections in (empty: offline).
+- `nodes_of(users)`: on how many nodes each user has connections (0: offline); the server
+  splits a user's request budget over them. A connection id starts with its node's id and a
+  slash (server/connection.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from store import people_lua, reads
@@ -32,6 +35,12 @@ class Presence(Protocol):
     async def apps(self, user: str) -> frozenset[str]: ...
 
     async def apps_of(self, users: Sequence[str]) -> dict[str, frozenset[str]]: ...
+
+    async def nodes_of(self, users: Sequence[str]) -> dict[str, int]: ...
+
+
+def _node_count(conns: Iterable[str]) -> int:
+    return len({conn.partition("/")[0] for conn in conns})
 
 
 class MemoryPresence:
@@ -56,6 +65,9 @@ class MemoryPresence:
 
     async def apps_of(self, users: Sequence[str]) -> dict[str, frozenset[str]]:
         return {user: frozenset(self._conns.get(user, {}).values()) for user in users}
+
+    async def nodes_of(self, users: Sequence[str]) -> dict[str, int]:
+        return {user: _node_count(self._conns.get(user, {})) for user in users}
 
 
 def _entry(user: str, conn: str) -> str:
@@ -97,6 +109,16 @@ class RedisPresence:
         replies = await pipe.execute()
         return {user: frozenset(as_text(a) for a in apps)
                 for user, apps in zip(users, replies, strict=True)}
+
+    async def nodes_of(self, users: Sequence[str]) -> dict[str, int]:
+        if not users:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.hkeys(self.keys.conns(user))
+        replies = await pipe.execute()
+        return {user: _node_count(as_text(c) for c in conns)
+                for user, conns in zip(users, replies, strict=True)}
 
     async def take_node(self, node_id: str) -> list[str]:
         """Remove a dead node's connections; returns the users who had some there."""

@@ -63,3 +63,17 @@ def test_defaults_let_a_normal_client_through_and_stop_a_flood() -> None:
 def test_refuses_nonsense_settings(rate: float, burst: int) -> None:
     with pytest.raises(ValueError):
         TokenBucket(rate, burst)
+
+
+def test_resize_keeps_what_was_earned_up_to_the_new_burst() -> None:
+    bucket = TokenBucket(rate=10, burst=10)
+    assert count_allowed(bucket, [0.0] * 2) == 2  # eight left
+    bucket.resize(5, 4, 0.0)  # split over two nodes: at most four now
+    assert count_allowed(bucket, [0.0] * 6) == 4
+    assert not bucket.allow(0.1)  # half a token at the new rate
+    assert bucket.allow(0.2)
+    bucket.resize(10, 10, 0.2)  # alone again: the burst grows back by refilling, not at once
+    assert not bucket.allow(0.2)
+    assert count_allowed(bucket, [1.2] * 12) == 10
+    with pytest.raises(ValueError):
+        bucket.resize(0, 1, 2.0)

@@ -5,8 +5,8 @@
   before hello, is closed (1008);
 - a connection that does not say hello in time is closed (1008); the optional cap on
   connections per client address;
-- a user's connections share one bucket per node; chat comes only from the connection that
-  joined the room (one node, and two nodes sharing Redis).
+- a user's connections share one bucket, split over the nodes they are connected to; chat
+  comes only from the connection that joined the room (one node, and two nodes sharing Redis).
 
 Buckets run on a frozen clock where counts matter (no refill): exact counts, no timing.
 """
@@ -159,6 +159,41 @@ async def test_a_users_connections_share_one_bucket() -> None:
         assert codes.count("ok") == 10 and codes.count("rate_limited") == 10, codes
         assert (await other.call("list_rooms"))["rooms"] == []
         await close_all([*sockets, other])
+
+
+async def test_a_users_budget_is_split_over_the_nodes_they_use() -> None:
+    url = fresh_redis_url()
+    async with running_server(redis=url, node_id="share-a", rate=5.0, burst=10) as a, \
+            running_server(redis=url, node_id="share-b", rate=5.0, burst=10) as b:
+        on_a = [await a.client("many") for _ in range(2)]
+        on_b = [await b.client("many") for _ in range(2)]
+        nodes = ((a, on_a), (b, on_b))
+        for srv, sockets in nodes:
+            freeze(srv)
+            for c in sockets:
+                assert (await c.call("list_rooms"))["rooms"] == []  # eight left on each node
+        for srv, _ in nodes:
+            await srv.gateway.requests.refresh_shares()  # (the gateway does so every second)
+        codes = []
+        for _, sockets in nodes:
+            for c in sockets:
+                for _ in range(5):
+                    await c.send({"id": c.next_id(), "type": "list_rooms"})
+            for c in sockets:
+                codes += await codes_of(c, 5)
+        # Five a node (half of the ten): ten for the user, however the sockets are spread.
+        assert codes.count("ok") == 10 and codes.count("rate_limited") == 10, codes
+
+        # Alone on one node again: the whole budget there (refilling from what is left).
+        await close_all(on_b)
+        requests = a.gateway.requests
+        for _ in range(100):
+            await requests.refresh_shares()
+            if (requests._users["many"].rate, requests._users["many"].burst) == (5.0, 10):
+                break
+            await asyncio.sleep(0.05)  # b's closes reach presence
+        assert (requests._users["many"].rate, requests._users["many"].burst) == (5.0, 10)
+        await close_all(on_a)
 
 
 async def check_chat_only_from_the_joined_connection(a: RunningServer,

@@ -194,6 +194,11 @@ async def test_presence_by_app(presence: Presence) -> None:
     assert await presence.apps("ann") == {"douyin", "duoshan"}
     assert await presence.apps_of(["ann", "bob", "cat"]) == {
         "ann": {"douyin", "duoshan"}, "bob": {"douyin"}, "cat": frozenset()}
+    assert await presence.nodes_of(["ann", "bob", "cat"]) == {"ann": 2, "bob": 1, "cat": 0}
+    await presence.connected("ann", "n2/c4", "douyin")  # a second one on n2 is no new node
+    assert await presence.nodes_of(["ann"]) == {"ann": 2}
+    assert await presence.disconnected("ann", "n2/c4") is True
+    assert await presence.nodes_of([]) == {}
     assert await presence.disconnected("ann", "n1/c1") is True
     assert await presence.apps("ann") == {"duoshan"}
     assert await presence.disconnected("ann", "n2/c2") is False
