@@ -13,6 +13,7 @@ BENCHES: dict[str, list[str]] = {
     "mixer_tick": [],
     "signaling": [],
     "redis_seats": [],
+    "room_changes": [],
     "fanout": ["--pin", "--listeners", "0,50,150,300", "--seconds", "6", "--modes", "direct"],
     "rooms_per_core": ["--pin", "--step", "2", "--max-rooms", "10", "--seconds", "8"],
     "latency": ["--seconds", "10"],

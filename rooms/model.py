@@ -7,7 +7,7 @@ can share them and stay cheap in a room of thousands; `Seat` is mutable and copi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -261,6 +261,15 @@ class Room:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str, int, float, bool, None, list, dict): msgpack and JSON can carry it."""
+        data = self.head_dict()
+        # Rows, not maps: every other node decodes this blob on every change of the room.
+        data["members"] = self.member_rows()
+        data["banned"] = sorted(self.banned)
+        return data
+
+    def head_dict(self) -> dict[str, Any]:
+        """`to_dict` but for the members and the bans: the part of a room that stays small
+        however many join it (rooms.delta compares it field by field)."""
         data: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
@@ -271,15 +280,9 @@ class Room:
             "seat_count": self.seat_count,
             "seat_mode": self.seat_mode.value,
             "auto_chatroom_at": self.auto_chatroom_at,
-            # Rows, not maps: every other node decodes this blob on every change of the room.
             "seats": [[seat.index, seat.user, seat.name, seat.muted, seat.self_muted,
                        seat.locked, seat.away] for seat in self.seats],
-            "members": [
-                [user, name, role.value, away_until]
-                for user, name, role, away_until in self.members.values()
-            ],
             "admins": sorted(self.admins),
-            "banned": sorted(self.banned),
             "queue": [[r.user, r.name, r.at, r.note] for r in self.queue],
             "invites": [[user, seat] for user, seat in self.invites.items()],
             "version": self.version,
@@ -291,9 +294,18 @@ class Room:
             data["recording"] = self.recording.to_row()
         return data
 
+    def member_rows(self) -> list[list[Any]]:
+        # Inline rather than member_row() per member: a room of thousands.
+        return [[user, name, role.value, away_until]
+                for user, name, role, away_until in self.members.values()]
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Room:
-        members = _members(data["members"])
+        return cls.from_head(data, _members(data["members"]))
+
+    @classmethod
+    def from_head(cls, data: Mapping[str, Any], members: dict[str, Member]) -> Room:
+        """A room of a `head_dict` (or `to_dict`) and its members."""
         return cls(
             id=str(data["id"]),
             title=str(data["title"]),
@@ -343,6 +355,16 @@ def _seat(row: Any) -> Seat:
         return Seat.from_dict(row)
     index, user, name, muted, self_muted, locked, away = row
     return Seat(int(index), user, name, bool(muted), bool(self_muted), bool(locked), bool(away))
+
+
+def member_row(member: Member) -> list[Any]:
+    return [member.user, member.name, member.role.value, member.away_until]
+
+
+def member_of_row(row: Sequence[Any]) -> Member:
+    user, name, role, away_until = row
+    return Member(user, name, _ROLES[role], away_until if away_until is None
+                  else float(away_until))
 
 
 def _members(rows: Iterable[Any]) -> dict[str, Member]:

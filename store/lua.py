@@ -25,11 +25,13 @@ class Script:
 #       its bans; '' unless written), summary, created_at, deadline ('' = none), channel,
 #       header, mode ('w' write, 'u' unchanged: check the version and publish the header
 #       alone, 'd' delete), host limit (a creation: refused with {'too_many', n} when the host
-#       hosts that many rooms; '' = no bound), then four counts and their lists in this
+#       hosts that many rooms; '' = no bound), 'b' when the message carries the blob ('': the
+#       header alone, which holds the change), then four counts and their lists in this
 #       order: the seated users, the users whose seat in this room is released, the users
 #       banned, the users no longer banned.
-# The message is "<seq>:" + header + blob, seq counting this room's messages (gap detection:
-# a command that changes nothing keeps the version but still publishes, without the room).
+# The message is "<seq>:" + header [+ blob], seq counting this room's messages (gap
+# detection: a command that changes nothing keeps the version but still publishes, without
+# the room; store/wire.py says what a message holds).
 COMMIT = Script("""
 local room_id = ARGV[1]
 local mode = ARGV[10]
@@ -45,9 +47,9 @@ elseif current ~= ARGV[2] then
   return {'conflict', current or '', redis.call('HGET', KEYS[1], 'b') or '',
           redis.call('SMEMBERS', KEYS[6])}
 end
-local seated, released = tonumber(ARGV[12]), tonumber(ARGV[13])
-local banned, unbanned = tonumber(ARGV[14]), tonumber(ARGV[15])
-local first = 16
+local seated, released = tonumber(ARGV[13]), tonumber(ARGV[14])
+local banned, unbanned = tonumber(ARGV[15]), tonumber(ARGV[16])
+local first = 17
 if mode ~= 'u' then
   for i = first, first + seated - 1 do
     local holder = redis.call('HGET', KEYS[2], ARGV[i])
@@ -79,7 +81,11 @@ elseif mode == 'w' then
     redis.call('ZADD', KEYS[4], ARGV[7], room_id)
   end
 end
-redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
+if ARGV[12] == 'b' then
+  redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9] .. ARGV[4])
+else
+  redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9])
+end
 return {'ok'}
 """)
 

@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from protocol.errors import ErrorCode
+from rooms.delta import apply_delta
 from rooms.machine import Event, RoomError
 from rooms.model import Room
 from store import lua
@@ -300,7 +301,8 @@ class RedisStore:
             return  # a batch we already passed (delivered, or covered by a re-read)
         serves = self._serves(room_id)
         unchanged = bool(header.get("u"))  # no state changed: no room came with it
-        if not blob and not unchanged:  # closed: nothing more will come
+        delta = header.get("d")  # the change came instead of the room
+        if not blob and not unchanged and delta is None:  # closed: nothing more will come
             self._seen.pop(room_id, None)
             self._known.pop(room_id, None)
             self._touched.pop(room_id, None)
@@ -317,6 +319,14 @@ class RedisStore:
         if unchanged:
             known = self._known.get(room_id)
             room = known if known is not None and known.version == header["v"] else None
+        elif delta is not None:
+            room = self._advance(room_id, int(header["v"]), delta, header.get("b"))
+            if room is None:
+                # No copy to apply the change to: read the room (at this version or later);
+                # gone already, its closing message follows.
+                room = await self.load(room_id)
+                if room is None:
+                    return
         else:
             room = room_from_blob(blob)
             if room is not None and room_id in self._known:
@@ -332,9 +342,23 @@ class RedisStore:
         if known.version != room.version - 1:
             del self._known[room.id]  # a change went by unseen: the next load reads it all
             return
-        added, removed = bans if bans else ((), ())
-        room.banned = (known.banned | {as_text(u) for u in added}) - {as_text(u) for u in removed}
+        room.banned = _banned(known.banned, bans)
         self._remember(room, touch=False)
+
+    def _advance(self, room_id: str, version: int, delta: Any, bans: Any) -> Room | None:
+        """The node's copy with another node's change applied (it becomes the copy); the copy
+        as it is when it is already as new (read after the commit); None when there is no
+        copy, or one older than the version before."""
+        known = self._known.get(room_id)
+        if known is not None and known.version >= version:
+            return known
+        if known is None or known.version != version - 1:
+            self._known.pop(room_id, None)  # a change went by unseen: the next load reads
+            return None
+        room = apply_delta(known, delta)
+        room.banned = _banned(known.banned, bans)
+        self._remember(room, touch=False)
+        return room
 
     async def _resync(self, room_id: str) -> None:
         """Messages were lost: hand the sink the current room so clients re-read it."""
@@ -372,3 +396,7 @@ class RedisStore:
             await result
 
 
+def _banned(before: set[str], bans: Any) -> set[str]:
+    """A room's bans after a commit that sent `[added, removed]` (or nothing: unchanged)."""
+    added, removed = bans if bans else ((), ())
+    return (before | {as_text(u) for u in added}) - {as_text(u) for u in removed}

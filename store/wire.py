@@ -3,10 +3,13 @@ the event channel's messages.
 
 A channel message is `<seq>:` + header + blob: header is msgpack `{r: room, v: version,
 n: origin node, e: events}`, plus `u: 1` when the commit changed no state (a chat line: no
-blob follows, the room is as at version `v`) and `b: [banned, unbanned]` when the room's bans
-changed. The blob is the room after the commit (`room_blob`: msgpack of `Room.to_dict()`
-without the bans, which live in a set of their own); empty when it closed, when nothing
-changed, or for a notice that carries no state. `seq` counts the room's messages (gap
+blob follows, the room is as at version `v`), `d: delta` when the commit's change to the
+room goes instead of the room (rooms.delta: no blob follows; a node holding the room at
+version `v - 1` applies it), and `b: [banned, unbanned]` when the room's bans changed. The
+blob is the room after the commit (`room_blob`: msgpack of `Room.to_dict()` without the bans,
+which live in a set of their own): sent when the room was created, or when its delta would
+be no smaller; empty when it closed, when nothing changed, with a delta, or for a notice that
+carries no state. `seq` counts the room's messages (gap
 detection); 0 marks a notice outside the sequence.
 """
 
@@ -65,11 +68,14 @@ def events_from_wire(rows: list[Any]) -> list[Event]:
 
 def message_header(room_id: str, version: int, node_id: str, events: list[Event], *,
                    unchanged: bool = False,
-                   bans: tuple[list[str], list[str]] | None = None) -> bytes:
+                   bans: tuple[list[str], list[str]] | None = None,
+                   delta: dict[str, Any] | None = None) -> bytes:
     header: dict[str, Any] = {"r": room_id, "v": version, "n": node_id,
                               "e": [event_to_wire(event) for event in events]}
     if unchanged:
         header["u"] = 1
+    if delta is not None:
+        header["d"] = delta
     if bans is not None and (bans[0] or bans[1]):
         header["b"] = [bans[0], bans[1]]
     return pack(header)

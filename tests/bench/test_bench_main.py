@@ -24,3 +24,13 @@ def test_an_unknown_bench_is_refused_with_the_known_names() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "unknown bench: nope" in result.stderr and "signaling" in result.stderr
+
+
+def test_room_changes_prints_a_row_per_room_size() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.room_changes", "--members", "8,50",
+                             "--repeat", "2"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["8", "50"]
+    assert all(int(row[2]) < int(row[1]) for row in rows)  # the delta is the smaller

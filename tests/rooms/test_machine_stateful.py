@@ -2,7 +2,8 @@
 
 The rooms live in a real MemoryStore (driven without an event loop: its commit must never
 suspend, which is what makes it atomic). After every step: docs/protocol.md invariants 1-4 hold,
-a refused command changed nothing, and every change bumped the version by exactly one.
+a refused command changed nothing, every change bumped the version by exactly one, and the
+change's delta (rooms.delta) applied to the old room gives the new one.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from protocol.schema import (
     Unmute,
     UnmuteSeat,
 )
+from rooms.delta import apply_delta, room_delta
 from rooms.machine import SYSTEM, Actor, Disconnect, Expire, Outcome, RoomError, apply, create_room
 from rooms.model import Room
 from store.memory import MemoryStore
@@ -202,6 +204,14 @@ class Rooms(RuleBasedStateMachine):
             assert new.version == old.version + 1
         else:
             assert new.version in (old.version, old.version + 1)
+        # What another node's copy becomes from the commit's delta is the room itself.
+        delta = room_delta(old, new)
+        if delta is None:
+            event("members reordered: the whole room goes")
+        else:
+            copy = apply_delta(old, delta)
+            copy.banned = set(new.banned)  # the store carries the bans beside the delta
+            assert copy.to_dict() == new.to_dict()
         # FCFS: entries leave, survivors keep their order, a new request goes last
         queued = [request.user for request in new.queue]
         expected = [user for user in self.expected_queue[old.id] if user in queued]

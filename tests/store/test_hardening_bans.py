@@ -1,10 +1,11 @@
-"""Issue 12, item 6: bans in a set of their own, a cap on them, and no room on the event
-channel for a commit that changed no state (docs/security.md).
+"""Issue 12, item 6: bans in a set of their own, a cap on them, no room on the event channel
+for a commit that changed no state, and the change alone for one that did (docs/security.md).
 
 A real redis-server: the room's blob holds no ban list; a chat line costs Redis and the
-channel a header, not the room (bytes measured with INFO and on the channel itself, in a
-room of 300 members and 1,000 bans); another node's copy of the room follows the bans
-without reading them again; the 1,001st ban is `forbidden` on either store.
+channel a header, not the room, and a join a header with the change in it (bytes measured
+with INFO and on the channel itself, in a room of 300 members and 1,000 bans); another node's
+copy of the room follows the bans without reading them again; the 1,001st ban is `forbidden`
+on either store.
 """
 
 from __future__ import annotations
@@ -91,14 +92,19 @@ async def test_bans_live_in_a_set_and_a_chat_line_carries_no_room(redis_url: str
         for message in chat_messages:
             _, header, room_blob = parse_message(message)
             assert header.get("u") == 1 and room_blob == b""
+        for message in change_messages:
+            _, header, room_blob = parse_message(message)
+            assert "d" in header and room_blob == b""  # the join, not the room
+        blob_size = len(await raw.hget(store.keys.room(room_id), "b"))
         chat_size = max(len(m) for m in chat_messages)
-        change_size = min(len(m) for m in change_messages)
-        print(f"\nroom of {MEMBERS} members, {MAX_BANS - 1} bans: channel message "
-              f"{chat_size} B per chat line, {change_size} B per change; Redis in+out "
-              f"{chat_bytes:.0f} B per chat line, {change_bytes:.0f} B per change "
+        change_size = max(len(m) for m in change_messages)
+        print(f"\nroom of {MEMBERS} members ({blob_size} B), {MAX_BANS - 1} bans: channel "
+              f"message {chat_size} B per chat line, {change_size} B per join; Redis in+out "
+              f"{chat_bytes:.0f} B per chat line, {change_bytes:.0f} B per join "
               f"(ratio {chat_bytes / change_bytes:.3f})")
-        assert chat_size < 300 < 10 * 300 < change_size
-        assert chat_bytes < 0.1 * change_bytes
+        assert chat_size < 300 and change_size < 600 < 10 * 600 < blob_size
+        # A change still writes the room into Redis once; a chat line writes nothing.
+        assert chat_bytes < 0.5 * change_bytes
     finally:
         await pubsub.aclose()
         await raw.aclose()

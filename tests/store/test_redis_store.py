@@ -214,6 +214,38 @@ async def test_closing_a_room_reaches_other_nodes_without_a_room(nodes: list[Nod
     assert await b.store.list_rooms(10) == ([], None)
 
 
+async def test_another_node_follows_a_room_by_its_changes(nodes: list[Node]) -> None:
+    a, b = nodes
+    room_id = await chatroom(a)
+    for i in range(40):  # big enough for its changes to travel as deltas (DELTA_FROM)
+        await a.service.execute(who(f"listener{i:02d}"), JoinRoom(room_id))
+    await b.service.execute(who("ann"), JoinRoom(room_id))  # b keeps a copy from here on
+    for user in ("p", "q", "r"):
+        await a.service.execute(who(user), JoinRoom(room_id))
+    await a.service.execute(who("p"), TakeSeat(room_id, 2))
+    await a.service.execute(who("host"), KickMember(room_id, "q", ban=True))
+    await a.service.execute(who("host"), SetAdmin(room_id, "r", True))
+    last = await a.store.load(room_id)
+    assert last is not None
+    await b.wait_for(lambda: any(room is not None and room.version == last.version
+                                 for _, room, _ in b.received))
+    # Each change came as a delta, applied to b's copy: b's rooms are a's, bans included.
+    delivered = [room for rid, room, _ in b.received if rid == room_id and room is not None]
+    versions = [room.version for room in delivered]
+    # (a batch that came before b had a copy goes out with the room read then: maybe newer)
+    assert versions == sorted(versions) and versions[-1] == last.version
+    assert delivered[-1].to_dict() == last.to_dict() == b.store._known[room_id].to_dict()
+
+    # A node without a copy (it forgot it) reads the room when a change comes.
+    del b.store._known[room_id]
+    await a.service.execute(who("p"), LeaveSeat(room_id))
+    await b.wait_for(lambda: b.received[-1][1] is not None
+                     and b.received[-1][1].version == last.version + 1)
+    after = await a.store.load(room_id)
+    assert after is not None and b.received[-1][1].to_dict() == after.to_dict()
+    assert b.store._known[room_id].version == after.version
+
+
 async def test_a_lost_message_makes_the_receiver_hand_out_room_state(
     nodes: list[Node], redis_url: str
 ) -> None:
