@@ -101,6 +101,13 @@ class CallLeg:
         self.user = user
         self.live = True
         self.peer: CallPeer | None = None
+        # Closes the leg unless it connects in time (CallMedia's connect_timeout).
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connected(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
 
 
 class CallMedia:
@@ -114,6 +121,7 @@ class CallMedia:
         announce_address: str | None = None,
         background: Callable[[asyncio.Future[None]], None] | None = None,
         audio_sender: AudioSenderFactory = direct_audio,
+        connect_timeout: float | None = None,
     ) -> None:
         self.id = call.id
         self.users: tuple[str, str] = call.users
@@ -121,6 +129,9 @@ class CallMedia:
         self.stats = stats
         self.announce_address = announce_address
         self.audio_sender = audio_sender
+        # A leg answered but not connected within this many seconds is closed: it must not
+        # hold its ICE sockets for the rest of the call (None: no bound).
+        self.connect_timeout = connect_timeout
         # Hands the engine closings to finish (and wait for at its own close).
         self._background = background or (lambda task: None)
         self.legs: dict[str, CallLeg] = {}
@@ -176,6 +187,9 @@ class CallMedia:
             await peer.close()
             return None
         self._attach(leg)
+        if self.connect_timeout is not None and peer.pc.connectionState != "connected":
+            leg.deadline = asyncio.get_running_loop().call_later(
+                self.connect_timeout, self._not_connected, leg)
         return answer
 
     def close(self) -> None:
@@ -259,6 +273,7 @@ class CallMedia:
         if not leg.live:
             return
         leg.live = False
+        leg.connected()  # no deadline left to run
         if self.legs.get(leg.user) is leg:
             del self.legs[leg.user]
             other = self.other(leg.user)
@@ -269,7 +284,16 @@ class CallMedia:
         if leg.peer is not None:
             self._background(asyncio.ensure_future(leg.peer.close()))
 
+    def _not_connected(self, leg: CallLeg) -> None:
+        leg.deadline = None
+        if leg.live and leg.peer is not None and leg.peer.pc.connectionState != "connected":
+            log.info("call %s: %s's media connection did not connect in time", self.id,
+                     leg.user)
+            self._detach(leg)
+
     def _state_changed(self, leg: CallLeg, pc: RTCPeerConnection) -> None:
+        if pc.connectionState == "connected":
+            leg.connected()
         if pc.connectionState in ("failed", "closed") and leg.live and leg.peer is not None:
             log.info("call %s: %s's media connection %s", self.id, leg.user, pc.connectionState)
             self._detach(leg)

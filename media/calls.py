@@ -57,6 +57,7 @@ class CallEngine:
             media = self.calls[call.id] = CallMedia(
                 call, self.stats, announce_address=self.announce_address,
                 background=self._closing.track, audio_sender=self.audio_sender,
+                connect_timeout=self.policy.connect_timeout,
             )
         try:
             answer = await media.offer(user, screen_offer(sdp, self.policy))

@@ -2,9 +2,9 @@
 
 Real aiortc peers and a real MediaEngine on loopback: the room's clock ticks only while a
 peer is connected; an answered peer that never connects is closed after the connect
-timeout; an offer without a DTLS fingerprint is refused; at most `max_candidates` remote
-candidates are checked (counted as STUN packets arriving at sockets the test binds); the
-optional allowed networks keep checks away from every other address.
+timeout, a room's or a call's; an offer without a DTLS fingerprint is refused; at most
+`max_candidates` remote candidates are checked (counted as STUN packets arriving at sockets
+the test binds); the optional allowed networks keep checks away from every other address.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from media.engine import MediaEngine
 from media.offer_policy import OfferPolicy, screen_offer
 from protocol.errors import ErrorCode, ProtocolError
+from tests.media.test_call_audio import active_call, dial
 from tests.media.test_engine import ROOM, build_room, join, session
 from tests.support.rtc import close_all, tone_peer, wait_for
 
@@ -101,6 +102,24 @@ async def test_the_clock_waits_for_a_connected_peer_and_a_silent_offer_is_closed
         assert s.stats.ticks == 0
     finally:
         await close_all([peer])  # type: ignore[list-item]
+        await engine.close()
+
+
+async def test_a_call_leg_that_never_connects_is_closed_and_a_connected_one_stays() -> None:
+    engine = engine_with(media_connect_timeout=0.5)
+    call = active_call()
+    silent, sdp = await client_offer()
+    bob = None
+    try:
+        await engine.offer_call(call, "ann", without_candidates(sdp))
+        media = engine.calls.calls[call.id]
+        assert "ann" in media.legs
+        bob = await dial(engine, call, "bob", tone_peer(660.0))
+        await wait_for(lambda: "ann" not in media.legs, 5.0)
+        await asyncio.sleep(0.6)  # past bob's own deadline
+        assert list(media.legs) == ["bob"] and engine.calls.calls[call.id] is media
+    finally:
+        await close_all([p for p in (silent, bob) if p is not None])  # type: ignore[misc]
         await engine.close()
 
 
