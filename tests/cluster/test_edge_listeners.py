@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -20,11 +21,12 @@ from tests.support.server import ServerProcess, WireClient, http_get
 from tests.support.server import close_all as close_clients
 
 HEARD_DB = -30.0
-EDGE_LISTENERS = 20
-WINDOW = 5.0
+EDGE_LISTENERS = 40
+WINDOW = 6.0
 # The owner's CPU with EDGE_LISTENERS edge listeners against one: a listener on the owner
-# costs it ~15 us per packet (docs/benchmarks.md), so 20 of them there would add ~25 %.
-MAX_GROWTH = 1.15
+# costs it ~15 us per packet (docs/benchmarks.md), so 40 of them there would add ~50 % (the
+# owner idles at ~5 %); what a loaded machine does to a window stays under half of that.
+MAX_GROWTH = 1.25
 
 
 async def metric(node: ServerProcess, name: str) -> float:
@@ -36,9 +38,16 @@ async def metric(node: ServerProcess, name: str) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of every thread of the process, to the nanosecond (the scheduler's own
+    account: /proc's utime and stime are sampled at 100 Hz, too coarse for a 2 s window)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            continue  # a thread that just ended
+    return total / 1e9
 
 
 async def room_with_a_speaker(owner: ServerProcess, freq: float) -> tuple[WireClient, str, Any]:
@@ -116,9 +125,14 @@ class LightListener:
 
 
 async def owner_cpu(owner: ServerProcess, seconds: float) -> float:
-    start = cpu_seconds(owner.proc.pid)
-    await asyncio.sleep(seconds)
-    return cpu_seconds(owner.proc.pid) - start
+    """The owner's CPU seconds per `seconds`: the median of three windows (a GC or a burst
+    of other work on the machine lands in one of them)."""
+    windows = []
+    for _ in range(3):
+        start = cpu_seconds(owner.proc.pid)
+        await asyncio.sleep(seconds / 3)
+        windows.append(cpu_seconds(owner.proc.pid) - start)
+    return statistics.median(windows) * 3
 
 
 async def test_the_owner_does_not_work_harder_for_more_listeners_on_another_node(
