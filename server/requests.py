@@ -9,9 +9,9 @@ is decoded, refused frames included; a signed-in user's frames also take one fro
 bucket on this node, shared by all their connections. In a cluster a user's budget is split
 evenly over the nodes they are connected to (presence says how many, looked up for the users
 active lately every `SHARE_REFRESH` seconds), so that their sockets together get no more than
-one user's rate however they are spread. A frame that is no request at all
-(`bad_frame`), and any frame refused before the connection said hello, also takes a token
-from the connection's strike bucket; a connection that empties it is closed (1008).
+one user's rate however they are spread. A frame that is no request at all (`bad_frame`), and
+any frame refused before the connection said hello, also takes a token from the connection's
+strike bucket; a connection that empties it is closed (1008).
 """
 
 from __future__ import annotations
