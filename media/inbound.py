@@ -28,7 +28,7 @@ LEVEL_RING = 64  # levels kept by sequence number, for the packets in the jitter
 class Inbound:
     """One speaker's incoming audio on one peer connection (a re-offer makes a new one)."""
 
-    __slots__ = ("active", "decoder", "jitter", "levels", "user")
+    __slots__ = ("active", "decoder", "jitter", "levels", "sounding", "user")
 
     def __init__(self, user: str) -> None:
         self.user = user
@@ -37,10 +37,14 @@ class Inbound:
         # RFC 6464 level (-dBov) of the packet with sequence number seq, at seq % LEVEL_RING.
         self.levels: list[int | None] = [None] * LEVEL_RING
         self.active = True
+        # Whether the decoder made sound last tick: the next packet then ends that sound
+        # (Opus frames overlap), so it is decoded even when it says it is silent.
+        self.sounding = False
 
     def reset(self) -> None:
         self.jitter = JitterBuffer()
         self.decoder = OpusDecoder()
+        self.sounding = False
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: PayloadSink) -> None:

@@ -39,7 +39,8 @@ TICK_SECONDS = FRAME_SECONDS
 LATE_SECONDS = 0.005
 
 # A packet whose RFC 6464 level says -80 dBov or quieter (a muted or idle microphone; 127 is
-# digital silence) adds nothing audible to a mix: it is not decoded. Browsers and aiortc
+# digital silence) adds nothing audible to a mix: it is not decoded (but for the first after
+# sound, which ends that sound). Browsers and aiortc
 # send this level with every packet; packets without it are always decoded.
 SILENT_DBOV = 80
 # A room where nobody made a sound (every speaker silent, muted or gone) for this many ticks
@@ -259,11 +260,15 @@ class RoomMixSession(SessionWiring):
         if kind == "frame":
             assert out.payload is not None and out.seq is not None
             level = inbound.levels[out.seq % LEVEL_RING]
-            if level is not None and level >= SILENT_DBOV:
+            silent = level is not None and level >= SILENT_DBOV
+            if silent and not inbound.sounding:
                 stats.silent_skipped += 1
                 if self.probe is not None:
                     self.probe.discard(out.payload)
                 return None
+            # The first silent packet after sound is decoded: it carries the end of the last
+            # sound (cut, it would end in a click).
+            inbound.sounding = not silent
             if self.probe is not None:
                 self.probe.mixed(tick_no, out.payload)
             stats.decoded += 1
@@ -277,11 +282,14 @@ class RoomMixSession(SessionWiring):
             assert out.payload is not None
             stats.fec += 1
             pcm = inbound.decoder.decode_fec(out.payload)
+            inbound.sounding = True
         elif kind == "plc":
             stats.concealed += 1
             pcm = inbound.decoder.conceal()
+            inbound.sounding = True
         else:
             stats.silent += 1
+            inbound.sounding = False
             return None
         if pcm.shape != (FRAME_SAMPLES,):
             pcm = np.resize(pcm, FRAME_SAMPLES).astype(np.int16)

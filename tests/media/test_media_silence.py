@@ -1,5 +1,6 @@
 """media.session: a room where nobody makes a sound stops encoding and repeats its packet of
-silence to everyone; the first sound brings the encoder back."""
+silence to everyone; the first sound brings the encoder back; a speaker who falls silent
+fades out without a click."""
 
 from __future__ import annotations
 
@@ -70,3 +71,33 @@ def test_silent_room_repeats_its_silence_and_wakes_on_sound() -> None:
     pcm = [decoder.decode(p) for p in listener.got]
     assert max(int(np.abs(frame).max()) for frame in pcm[30:40]) == 0
     assert abs(peak_hz(np.concatenate(pcm[48:60])) - 700) < 30
+
+
+def test_a_speaker_who_falls_silent_fades_out_without_a_click() -> None:
+    # A tone that fades out over its last frame, then the packets of a muted microphone
+    # (RFC 6464: digital silence). Opus frames overlap, so the first silent packet carries
+    # the end of the fade: not decoding it would end the fade in a step (a click).
+    session = RoomMixSession("r1")
+    inbound, sink = session.new_input("host")
+    session.attach_input(inbound)
+    session.set_heard(["host"])
+    listener = Collect()
+    session.attach_output("fan", listener)
+    encoder = OpusEncoder()
+    quiet = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    for seq in range(40):
+        frame = tone_frame(seq, 300.0)
+        if seq == 19:
+            frame = (frame * np.linspace(1.0, 0.0, FRAME_SAMPLES)).astype(np.int16)
+        loud = seq < 20
+        sink(seq, encoder.encode(frame if loud else quiet), (False, 10 if loud else 127))
+        session.tick()
+    decoder = OpusDecoder()
+    heard = np.concatenate([decoder.decode(p) for p in listener.got]).astype(np.int32)
+    steps = np.abs(np.diff(heard))
+    tone_step = steps[10 * FRAME_SAMPLES : 18 * FRAME_SAMPLES].max()  # the steady tone's
+    end_step = steps[19 * FRAME_SAMPLES : 26 * FRAME_SAMPLES].max()  # the fade and after
+    assert heard[-5 * FRAME_SAMPLES :].max() == 0  # silent in the end
+    # (Dropping the first silent packet made the end's step 2.8x the tone's.)
+    assert end_step < 1.2 * tone_step, (end_step, tone_step)
+    assert session.stats.silent_skipped > 10  # the rest of the silence is not decoded
