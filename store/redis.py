@@ -37,6 +37,7 @@ from store.resp import Pipeline
 from store.room_list import room_page
 from store.wire import (
     as_text,
+    bans_after,
     events_from_wire,
     message_header,
     parse_message,
@@ -342,7 +343,7 @@ class RedisStore:
         if known.version != room.version - 1:
             del self._known[room.id]  # a change went by unseen: the next load reads it all
             return
-        room.banned = _banned(known.banned, bans)
+        room.banned = bans_after(known.banned, bans)
         self._remember(room, touch=False)
 
     def _advance(self, room_id: str, version: int, delta: Any, bans: Any) -> Room | None:
@@ -356,7 +357,7 @@ class RedisStore:
             self._known.pop(room_id, None)  # a change went by unseen: the next load reads
             return None
         room = apply_delta(known, delta)
-        room.banned = _banned(known.banned, bans)
+        room.banned = bans_after(known.banned, bans)
         self._remember(room, touch=False)
         return room
 
@@ -394,9 +395,3 @@ class RedisStore:
         result = self._sink(room_id, room, events)
         if inspect.isawaitable(result):
             await result
-
-
-def _banned(before: set[str], bans: Any) -> set[str]:
-    """A room's bans after a commit that sent `[added, removed]` (or nothing: unchanged)."""
-    added, removed = bans if bans else ((), ())
-    return (before | {as_text(u) for u in added}) - {as_text(u) for u in removed}

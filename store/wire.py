@@ -81,6 +81,12 @@ def message_header(room_id: str, version: int, node_id: str, events: list[Event]
     return pack(header)
 
 
+def bans_after(before: set[str], bans: Any) -> set[str]:
+    """A room's bans after a commit whose header said `b: [banned, unbanned]` (or nothing)."""
+    added, removed = bans if bans else ((), ())
+    return (before | {as_text(u) for u in added}) - {as_text(u) for u in removed}
+
+
 def room_blob(room: Room) -> bytes:
     """What Redis keeps (and the channel carries) of a room: all but its bans."""
     data = room.to_dict()
