@@ -134,3 +134,25 @@ def test_news_out_of_order_never_moves_a_call_back() -> None:
     c._dispatch_event({"type": "call_state", "call": state("c2", "active")})
     c._dispatch_event({"type": "call_incoming", "call": state("c2")})  # a late duplicate
     assert c.calls["c2"]["state"] == "active"
+
+
+async def test_a_match_read_before_the_join_reply_ends_the_wait() -> None:
+    c = VoiceClient("ws://127.0.0.1:9/ws", user="ada", name="Ada")
+    matched = False
+
+    async def request_raw(type: str, params: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # The server paired us at once: its match_found is read in the same socket read
+        # as the reply, and dispatched first.
+        if matched:
+            c._dispatch_event({"type": "match_found", "call": state(status="active"),
+                               "peer": {"user": "bob", "name": "Bob"}})
+        reply = {"type": "ok"}
+        c._replied(type, params, reply)
+        return reply
+
+    c.request_raw = request_raw  # type: ignore[method-assign]
+    await c.match_join(tags=["jazz"])
+    assert c.waiting == {"tags": ["jazz"]}
+    matched = True
+    await c.match_join(city="any")
+    assert c.waiting is None and c.calls["c1"]["state"] == "active"
