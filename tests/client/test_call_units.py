@@ -156,3 +156,22 @@ async def test_a_match_read_before_the_join_reply_ends_the_wait() -> None:
     matched = True
     await c.match_join(city="any")
     assert c.waiting is None and c.calls["c1"]["state"] == "active"
+
+
+async def test_a_kick_read_before_the_join_reply_leaves_us_out() -> None:
+    c = VoiceClient("ws://127.0.0.1:9/ws", user="ada", name="Ada")
+    kicked = False
+
+    async def request_raw(type: str, params: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if kicked:  # kicked at once: the event is dispatched before the join's reply
+            c._dispatch_event({"type": "kicked", "room": params["room"], "ban": True})
+        reply = {"type": "ok"}
+        c._replied(type, params, reply)
+        return reply
+
+    c.request_raw = request_raw  # type: ignore[method-assign]
+    await c.join_room("r1")
+    assert c.rooms == {"r1"}
+    kicked = True
+    await c.join_room("r2")
+    assert c.rooms == {"r1"}  # a reconnect will not try to join r2 again
