@@ -114,6 +114,18 @@ async def growth_over(person: Person, key: str, seconds: float) -> float:
     return float((await stats(person))[key] - before)
 
 
+async def settles(person: Person, key: str, at_most: float, window: float = 1.0) -> None:
+    """`key` grows by `at_most` or less over one `window` within the media timeout: what was
+    already on its way (a starved browser may lag by a second or more) has played out."""
+    seen = []
+    deadline = asyncio.get_running_loop().time() + MEDIA_TIMEOUT_MS / 1000
+    while asyncio.get_running_loop().time() < deadline:
+        seen.append(await growth_over(person, key, window))
+        if seen[-1] <= at_most:
+            return
+    raise AssertionError(f"{key} kept growing by more than {at_most} a window: {seen}")
+
+
 async def test_friends_video_call_from_the_people_panel(
     server: RunningServer, browser: Browser, people: list[Person]
 ) -> None:
@@ -171,21 +183,20 @@ async def test_friends_video_call_from_the_people_panel(
     await expect(bob.tid("call-status")).to_have_text("Video call")
     await bob.shot("calls-03-in-call-desktop")
 
-    # Mute: Bob hears (almost) nothing more from Ada. Ratios in one run, not timings.
-    speaking = await growth_over(bob, "audioEnergy", 2.0)
+    # Mute: Bob hears (almost) nothing more from Ada; unmuted, he hears her again. Ratios
+    # in one run, not timings.
+    speaking = await growth_over(bob, "audioEnergy", 1.0)
     await ada.tid("call-mute").click()
     await expect(ada.tid("call-mute")).to_have_attribute("aria-pressed", "true")
-    await asyncio.sleep(0.5)  # what was already on its way
-    muted = await growth_over(bob, "audioEnergy", 2.0)
-    assert muted < 0.1 * speaking, (speaking, muted)
+    await settles(bob, "audioEnergy", 0.1 * speaking)
     await ada.tid("call-mute").click()
     await expect(ada.tid("call-mute")).to_have_attribute("aria-pressed", "false")
+    await grows(bob, "audioEnergy", by=0.5 * speaking)
 
     # Camera off: Ada's picture stops reaching Bob; on again, it comes back.
     await ada.tid("call-camera").click()
     await expect(ada.tid("call-view")).to_have_attribute("data-local-video", "false")
-    await asyncio.sleep(0.5)
-    assert await growth_over(bob, "framesDecoded", 2.0) <= 2
+    await settles(bob, "framesDecoded", 1)
     await ada.tid("call-camera").click()
     await expect(ada.tid("call-view")).to_have_attribute("data-local-video", "true")
     await grows(bob, "framesDecoded", by=10)
