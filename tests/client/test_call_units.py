@@ -1,5 +1,6 @@
 """Pieces of the client's people and calls that need no server: the CLI's lines and words,
-and the calls a VoiceClient keeps from the events and replies handed to it."""
+and the calls a VoiceClient keeps from the events and replies handed to it, also when an
+event is read before the reply to the request that caused it (calls, matching, rooms)."""
 
 from __future__ import annotations
 
