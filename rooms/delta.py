@@ -22,9 +22,12 @@ from rooms.model import Room, member_of_row, member_row
 Delta = dict[str, Any]
 
 
-def room_delta(old: Room, new: Room) -> Delta | None:
-    """The change from `old` to `new` (None: the members were reordered; send the room)."""
-    before, after = old.head_dict(), new.head_dict()
+def room_delta(old: Room, new: Room, after: dict[str, Any] | None = None) -> Delta | None:
+    """The change from `old` to `new` (None: the members were reordered; send the room).
+    `after`: `new.head_dict()`, when the caller has it already."""
+    before = old.head_dict()
+    if after is None:
+        after = new.head_dict()
     delta: Delta = {"f": {name: value for name, value in after.items()
                           if name not in before or before[name] != value}}
     gone = [name for name in before if name not in after]  # props back to none, say

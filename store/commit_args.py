@@ -11,9 +11,6 @@ from rooms.model import Room
 from store.keys import Keys
 from store.wire import message_header, pack, room_blob
 
-# Rooms whose blob is at least this big (some 30 members) send their changes as deltas.
-DELTA_FROM = 1024
-
 
 def commit_request(keys: Keys, node_id: str, old: Room | None, new: Room | None,
                    events: list[Event], host_limit: int | None) -> tuple[str, list[str], list[Any]]:
@@ -35,22 +32,22 @@ def commit_request(keys: Keys, node_id: str, old: Room | None, new: Room | None,
         assert old is not None
         mode, version = "d", old.version + 1
         blob = summary = b""
+        head = None
         deadline = None
         created_at = "0"
     else:
         # An unchanged room (a chat line) sends Redis and the channel no room at all.
         mode, version = ("w" if write else "u"), new.version
-        blob = room_blob(new) if write else b""
+        head = new.head_dict() if write else None
+        blob = room_blob(new, head) if write else b""
         summary = pack(new.summary()) if write else b""
         deadline = new.next_deadline()
         created_at = repr(new.created_at)
     # Other nodes' copies follow the change alone when it is the smaller (a member joining a
-    # room of thousands); a creation, a change as big as the room, or a small room (its
-    # blob decodes about as fast as a delta applies, which the writer would work out first:
-    # bench/room_changes.py) sends the room.
+    # room, a seat taken); a creation, or a change as big as the room, sends the room.
     delta = None
-    if write and old is not None and new is not None and len(blob) >= DELTA_FROM:
-        delta = room_delta(old, new)
+    if write and old is not None and new is not None:
+        delta = room_delta(old, new, head)
         if delta is not None and len(pack(delta)) >= len(blob):
             delta = None
     header = message_header(room_id, version, node_id, events, unchanged=not write,

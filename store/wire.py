@@ -87,11 +87,10 @@ def bans_after(before: set[str], bans: Any) -> set[str]:
     return (before | {as_text(u) for u in added}) - {as_text(u) for u in removed}
 
 
-def room_blob(room: Room) -> bytes:
-    """What Redis keeps (and the channel carries) of a room: all but its bans."""
-    data = room.to_dict()
-    data.pop("banned", None)
-    return pack(data)
+def room_blob(room: Room, head: dict[str, Any] | None = None) -> bytes:
+    """What Redis keeps (and the channel carries) of a room: all but its bans (`head`: the
+    room's `head_dict()`, when the caller has it already)."""
+    return pack({**(room.head_dict() if head is None else head), "members": room.member_rows()})
 
 
 def room_from_blob(blob: Any, bans: Any = ()) -> Room | None:

@@ -217,7 +217,7 @@ async def test_closing_a_room_reaches_other_nodes_without_a_room(nodes: list[Nod
 async def test_another_node_follows_a_room_by_its_changes(nodes: list[Node]) -> None:
     a, b = nodes
     room_id = await chatroom(a)
-    for i in range(40):  # big enough for its changes to travel as deltas (DELTA_FROM)
+    for i in range(40):  # a room whose changes are much smaller than itself
         await a.service.execute(who(f"listener{i:02d}"), JoinRoom(room_id))
     await b.service.execute(who("ann"), JoinRoom(room_id))  # b keeps a copy from here on
     for user in ("p", "q", "r"):
