@@ -82,7 +82,8 @@ class Transport:
 
         self._ws: ClientConnection | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[asyncio.Future[Reply], str, float]] = {}
+        # Request id -> (its future, type, when sent, parameters).
+        self._pending: dict[int, tuple[asyncio.Future[Reply], str, float, dict[str, Any]]] = {}
         self._events = EventLog(history)
         # Set while requests may go out: connected, said hello, restored after a drop.
         self._ready = asyncio.Event()
@@ -274,10 +275,17 @@ class Transport:
         if kind in ("ok", "error") and isinstance(rid, int):
             entry = self._pending.pop(rid, None)
             if entry is not None:
-                future, request_type, sent = entry
+                future, request_type, sent, params = entry
                 code = None if kind == "ok" else str(msg.get("code"))
                 if self.on_reply is not None:
                     self.on_reply(request_type, time.perf_counter() - sent, code)
+                # Here, in the order of the wire: an event read after this reply (in the
+                # same read of the socket, before the requester resumes) sees its effect.
+                try:
+                    self._replied(request_type, params, msg)
+                except Exception:
+                    log.exception("voice client %s: keeping the reply to %s failed", self.user,
+                                  request_type)
                 if not future.done():
                     future.set_result(msg)
             return
@@ -301,7 +309,7 @@ class Transport:
 
     def _fail_pending(self, code: str, message: str) -> None:
         pending, self._pending = self._pending, {}
-        for future, _, _ in pending.values():
+        for future, _, _, _ in pending.values():
             if not future.done():
                 future.set_exception(ClientError(code, message))
 
@@ -367,7 +375,7 @@ class Transport:
             raise ClientError("closed", "the client is closed")
         rid = next(self._ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = (future, type, time.perf_counter())
+        self._pending[rid] = (future, type, time.perf_counter(), params)
         try:
             await ws.send(encode({**params, "id": rid, "type": type}, self.binary))
         except ConnectionClosed:
@@ -378,8 +386,8 @@ class Transport:
         except TimeoutError:
             self._pending.pop(rid, None)
             raise ClientError("timeout", f"no reply to {type!r} within {timeout} s") from None
-        self._replied(type, params, reply)
         return reply
 
     def _replied(self, type: str, params: dict[str, Any], reply: Reply) -> None:
-        """Every reply to a request, for the verb groups to keep their state."""
+        """Every reply to a request, for the verb groups to keep their state; called as the
+        reply is read, in order with the events around it."""

@@ -25,9 +25,6 @@ from client.transport import Transport
 CallState = dict[str, Any]
 
 LIVE = ("ringing", "active")
-# A call only moves forward; news may arrive out of order (the callee's decline can reach us
-# before the reply to our own `call`), so an older state never replaces a newer one.
-_RANK = {"ringing": 0, "active": 1, "ended": 2}
 # Ended calls kept for `wait_call` and `calls`, newest last; live ones are never dropped.
 KEEP_ENDED = 100
 _CALL_EVENTS = ("call_incoming", "call_state", "call_ended", "match_found")
@@ -124,10 +121,6 @@ class CallVerbs(Transport):
         if not isinstance(call, dict) or not isinstance(call.get("id"), str):
             return
         call_id = call["id"]
-        known = self.calls.get(call_id)
-        if known is not None and (_RANK.get(str(known.get("state")), 0)
-                                  > _RANK.get(str(call.get("state")), 0)):
-            return
         self.calls[call_id] = dict(call)
         self.calls.move_to_end(call_id)
         ended = [k for k, c in self.calls.items() if c.get("state") not in LIVE]

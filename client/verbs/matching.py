@@ -29,20 +29,13 @@ class MatchVerbs(Transport):
         """The preferences of the `match_join` in force (None: not waiting)."""
         self.peers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         """call id -> the peer's card, for this client's match calls."""
-        # match_found events so far: a match read before the reply to our match_join (both
-        # in one read of the socket) means we are no longer waiting.
-        self._found = 0
 
     async def match_join(self, *, city: str | None = None,
                          tags: Sequence[str] | None = None) -> Reply:
         """Wait to be matched (`city`: "same" or "any"; `tags`: default the profile's);
         asked again while waiting: new preferences."""
-        params: dict[str, Any] = {"city": city, "tags": None if tags is None else list(tags)}
-        params = {k: v for k, v in params.items() if v is not None}
-        found = self._found
-        reply = await self.request("match_join", **params)
-        self._joined(params, found)
-        return reply
+        return await self.request("match_join", city=city,
+                                  tags=None if tags is None else list(tags))
 
     async def match_leave(self) -> Reply:
         return await self.request("match_leave")
@@ -60,7 +53,6 @@ class MatchVerbs(Transport):
     def _dispatch_event(self, event: Event) -> None:
         if event.get("type") == "match_found":
             self.waiting = None
-            self._found += 1
             call, peer = event.get("call"), event.get("peer")
             if isinstance(call, dict) and isinstance(call.get("id"), str) \
                     and isinstance(peer, dict):
@@ -73,24 +65,19 @@ class MatchVerbs(Transport):
         super()._replied(type, params, reply)
         if reply.get("type") != "ok":
             return
-        if type == "match_leave":
+        if type == "match_join":
+            self.waiting = dict(params)
+        elif type == "match_leave":
             self.waiting = None
-
-    def _joined(self, params: dict[str, Any], found: int) -> None:
-        """`match_join` said ok: waiting with `params`, unless a match came meanwhile."""
-        self.waiting = dict(params) if self._found == found else None
 
     async def _restore(self) -> list[str] | None:
         rooms = await super()._restore()
         if rooms is None or self.waiting is None:
             return rooms
-        params, found = dict(self.waiting), self._found
         try:
-            reply = await self.request_raw("match_join", params, internal=True)
+            reply = await self.request_raw("match_join", dict(self.waiting), internal=True)
         except ClientError:
             return None  # lost again: asked anew after the next reconnect
         if reply.get("type") != "ok":
             self.waiting = None  # matched meanwhile (in the call now), or no longer allowed
-        else:
-            self._joined(params, found)
         return rooms

@@ -19,10 +19,6 @@ class RoomVerbs(Transport):
         super().__init__(url, **options)
         self.rooms: set[str] = set()
         """Rooms this client is a member of (re-joined after a reconnect)."""
-        # Events that took us out of a room, counted, and the count at each room's latest:
-        # a kick read before the reply to our join (one read of the socket) wins over it.
-        self._gone_count = 0
-        self._gone_at: dict[str, int] = {}
 
     async def close(self, *, leave: bool = False) -> None:
         """Close for good. With `leave`, leave every room first (else the server holds
@@ -38,14 +34,12 @@ class RoomVerbs(Transport):
     async def _restore(self) -> list[str] | None:
         rejoined: list[str] = []
         for room in sorted(self.rooms):
-            gone = self._gone_count
             try:
                 reply = await self.request_raw("join_room", {"room": room}, internal=True)
             except ClientError:
                 return None  # connection lost again: the reader reconnects and re-joins anew
             if reply.get("type") == "ok":
-                if not self._left_since(room, gone):  # (else: its event told already)
-                    rejoined.append(room)
+                rejoined.append(room)
             else:
                 self.rooms.discard(room)
                 self._emit(
@@ -58,17 +52,7 @@ class RoomVerbs(Transport):
         room = event.get("room")
         if event.get("type") in _GONE and isinstance(room, str):
             self.rooms.discard(room)
-            self._gone_count += 1
-            self._gone_at[room] = self._gone_count
         super()._dispatch_event(event)
-
-    def _left_since(self, room: str, count: int) -> bool:
-        """Whether an event took us out of `room` after `count`; if so we are not in it,
-        whatever a reply read after that event said."""
-        if self._gone_at.get(room, 0) <= count:
-            return False
-        self.rooms.discard(room)
-        return True
 
     def _replied(self, type: str, params: dict[str, Any], reply: Reply) -> None:
         super()._replied(type, params, reply)
@@ -111,10 +95,7 @@ class RoomVerbs(Transport):
         return await self.request("list_members", room=room, limit=limit, cursor=cursor)
 
     async def join_room(self, room: str) -> Reply:
-        gone = self._gone_count
-        reply = await self.request("join_room", room=room)
-        self._left_since(room, gone)
-        return reply
+        return await self.request("join_room", room=room)
 
     async def leave_room(self, room: str) -> Reply:
         return await self.request("leave_room", room=room)
