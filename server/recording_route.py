@@ -55,7 +55,7 @@ def _open(folder: Path, name: str) -> tuple[BinaryIO, int] | None:
         path = (root / name).resolve(strict=True)
         if path.parent != root or not path.is_file():
             return None
-        file = open(path, "rb")  # noqa: SIM115 - closed by the streaming task
+        file = open(path, "rb")  # noqa: SIM115 - closed when the streaming task ends
     except OSError:
         return None
     size = file.seek(0, 2)
@@ -90,7 +90,10 @@ class RecordingRoute:
             if user != host:
                 raise Refused(HTTPStatus.FORBIDDEN, "only the room's host may fetch its "
                               "recordings")
-            opened = await loop.run_in_executor(None, _open, self.folder, name)
+            # Opened here, not in a thread: a request cancelled while a thread opened the file
+            # would drop the open file with the thread's result (a few system calls on a
+            # local folder).
+            opened = _open(self.folder, name)
             if opened is None:
                 raise Refused(HTTPStatus.NOT_FOUND, "no such file")
         except Refused as refused:
@@ -104,6 +107,8 @@ class RecordingRoute:
         task = asyncio.create_task(self._stream(body, file, size), name=f"recording-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # Closed however the task ends, cancelled before its first step included.
+        task.add_done_callback(lambda _: file.close())
         return http.response(HTTPStatus.OK, b"")  # never sent: the socket is ours
 
     async def _stream(self, body: HttpBody, file: BinaryIO, size: int) -> None:
@@ -126,8 +131,6 @@ class RecordingRoute:
             body.abort()
         except (ConnectionError, OSError):
             body.abort()
-        finally:
-            await loop.run_in_executor(None, file.close)
 
     async def close(self) -> None:
         for task in list(self._tasks):
