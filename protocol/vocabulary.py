@@ -55,6 +55,8 @@ class Which(StrEnum):
     FOLLOWING = "following"
     FOLLOWERS = "followers"
     FRIENDS = "friends"
+    # Our extension (docs/protocol.md): the users the asker blocks, in no app's graph.
+    BLOCKED = "blocked"
 
 
 class CityChoice(StrEnum):

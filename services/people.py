@@ -110,9 +110,15 @@ class PeopleService:
     async def list_follows(self, actor: Actor, which: Which, limit: int,
                            cursor: str | None) -> dict[str, Any]:
         app = self._app(actor)
-        following, followers = await self.store.follows(actor.user, app)
-        blocking = await self.store.blocking(actor.user) if followers else set()
-        view = follow_view(which, following=following, followers=followers, blocking=blocking)
+        if which is Which.BLOCKED:
+            # Blocks are per user: the app's follows play no part.
+            view = follow_view(which, following=(), followers=(),
+                               blocking=await self.store.blocking(actor.user))
+        else:
+            following, followers = await self.store.follows(actor.user, app)
+            blocking = await self.store.blocking(actor.user) if followers else set()
+            view = follow_view(which, following=following, followers=followers,
+                               blocking=blocking)
         chunk, next_cursor = page(view, limit, cursor, key=lambda entry: entry[0])
         users = [user for user, _ in chunk]
         profiles = await self.store.profiles(users)

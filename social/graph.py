@@ -166,7 +166,13 @@ def follow_view(
     viewer blocks, so they drop out of `followers` here; the viewer's own hidden follows
     (made while blocked) stay in `following`, unmutual, as the module explains. A user who
     blocks the viewer has no follow left with them, so needs no filter.
+
+    `blocked` (our extension) is `blocking` itself, in no app (a block is per user), never
+    mutual: a block removed every follow. It is only ever the blocker's own list, so a
+    blocked user still learns nothing.
     """
+    if which is Which.BLOCKED:
+        return [(user, False) for user in sorted(blocking)]
     out_set = set(following)
     in_set = set(followers) - blocking
     mutual = (out_set & in_set) - blocking

@@ -143,7 +143,7 @@ BAD_VALUES: dict[str, list[Any]] = {
         [f"t{i}" for i in range(11)],
     ],
     "bio": ["b" * 141, 5, True, ["bio"]],
-    "which": ["", "Friends", "mutual", "all", 1, True, None],
+    "which": ["", "Friends", "mutual", "all", "Blocked", "blocking", "block", 1, True, None],
     "call": ["", "c" * 65, "has space", "dot.ted", 5, True, ["c1"]],
     "video": [0, 1, "true"],
     "reason": ["", "   ", "r" * 141, 5, True, None, ["spam"]],
@@ -492,6 +492,15 @@ def test_list_members_limit_is_its_own() -> None:
     assert parse_request({"id": 1, "type": "list_members", "room": "r", "limit": 200})
     with pytest.raises(RequestError):
         parse_request({"id": 1, "type": "list_rooms", "limit": 200})
+
+
+@pytest.mark.parametrize("which", ["following", "followers", "friends", "blocked"])
+def test_list_follows_takes_every_list(which: str) -> None:
+    # "blocked" is our extension (docs/protocol.md): a value the contract leaves room for.
+    _, cmd = parse_request({"id": 1, "type": "list_follows", "which": which, "limit": 7,
+                            "cursor": "c"})
+    assert cmd == schema.ListFollows(which=schema.Which(which), limit=7, cursor="c")
+    assert {w.value for w in schema.Which} == {"following", "followers", "friends", "blocked"}
 
 
 def test_report_reason_is_cleaned() -> None:

@@ -49,6 +49,9 @@ REFUSED: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("list_follows", {"which": "friends", "limit": "5"}, "bad_request", "limit"),
     ("list_follows", {"which": "friends", "cursor": 3}, "bad_request", "cursor"),
     ("list_follows", {"which": "friends", "cursor": "forged"}, "bad_request", "cursor"),
+    ("list_follows", {"which": "Blocked"}, "bad_request", "which"),
+    ("list_follows", {"which": "blocked", "limit": 101}, "bad_request", "limit"),
+    ("list_follows", {"which": "blocked", "cursor": "forged"}, "bad_request", "cursor"),
     ("call", {}, "bad_request", "user"),
     ("call", {"user": "bob", "video": "yes"}, "bad_request", "video"),
     ("call", {"user": "ann"}, "bad_request", "user"),
@@ -88,7 +91,7 @@ async def test_every_refused_request_names_its_code_and_changes_nothing(binary: 
         # Nothing changed: the profile, the follows, the calls; no event reached anyone.
         assert (await ann.call("get_profile", user="ann"))["profile"] == before
         assert (await ann.call("hello", user="ann"))["app"] == "main"
-        for which in ("following", "followers", "friends"):
+        for which in ("following", "followers", "friends", "blocked"):
             assert (await ann.call("list_follows", which=which))["users"] == []
         assert (await ann.call("list_calls"))["calls"] == []
         assert bob.drain() == []
@@ -129,6 +132,7 @@ async def _what_ann_sees(blocked: bool) -> list[dict[str, Any]]:
             ("list_follows", {"which": "following"}),
             ("list_follows", {"which": "followers"}),
             ("list_follows", {"which": "friends"}),
+            ("list_follows", {"which": "blocked"}),
             ("get_profile", {"user": "bob"}),
             ("call", {"user": "bob"}),
             ("list_calls", {}),

@@ -3,11 +3,17 @@ docs/protocol.md "Identity, apps and profiles", "Follows, friends and blocks".""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
 
 from protocol.tokens import issue_token
 from tests.server.peoplekit import befriend, person
-from tests.support.server import WireClient, close_all, running_server
+from tests.support.redis import fresh_redis_url
+from tests.support.server import RunningServer, WireClient, close_all, running_server
 
 SECRET = "s" * 32
 
@@ -175,6 +181,58 @@ async def test_block_removes_every_follow_and_refuses_new_ones_silently() -> Non
             "list_follows", which="followers"))["users"]] == ["ann", "cat"]
         assert (await bob_douyin.call("follow", user="ann"))["mutual"] is True
         await close_all([ann_douyin, ann_duoshan, bob_douyin, bob_duoshan, cat])
+
+
+@contextlib.asynccontextmanager
+async def two_servers(kind: str) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """One node twice (memory), or two nodes on one Redis."""
+    if kind == "memory":
+        async with running_server() as server:
+            yield server, server
+        return
+    url = fresh_redis_url()
+    async with running_server(redis=url, node_id="people-a") as a, \
+            running_server(redis=url, node_id="people-b") as b:
+        yield a, b
+
+
+async def blocked_list(client: WireClient, limit: int) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"which": "blocked", "limit": limit}
+    while True:
+        reply = await client.call("list_follows", **params)
+        assert len(reply["users"]) <= limit
+        users += reply["users"]
+        if "cursor" not in reply:
+            return users
+        params["cursor"] = reply["cursor"]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_list_follows_blocked_pages_the_blockers_own_blocks(kind: str) -> None:
+    async with two_servers(kind) as (here, there):
+        ann = await person(here.url, "ann", "douyin")
+        others = [await person(there.url, f"u{i}", name=f"User {i}") for i in range(5)]
+        await befriend(ann, await person(here.url, "u0", "douyin", name="User 0"))
+        for other in reversed(others):
+            await ann.call("block", user=other.user)
+        # JSON text frames, another app, another node: the same list of ann's blocks.
+        ann_text = await person(there.url, "ann", "duoshan", binary=False)
+        expected = [{"user": f"u{i}", "name": f"User {i}", "mutual": False} for i in range(5)]
+        for client in (ann, ann_text):
+            assert await blocked_list(client, limit=2) == expected
+        assert (await ann.call("list_follows", which="friends"))["users"] == []
+
+        await ann_text.call("unblock", user="u2")
+        assert [u["user"] for u in await blocked_list(ann, limit=100)] == \
+            ["u0", "u1", "u3", "u4"]
+        # A blocked user's own list names nobody: they are never told.
+        reply = await others[0].call("list_follows", which="blocked")
+        assert reply["users"] == [] and "cursor" not in reply
+        for bad in ({"cursor": "forged"}, {"limit": 101}, {"limit": 0}):
+            reply = await ann.request("list_follows", which="blocked", **bad)
+            assert (reply["code"], reply["field"]) == ("bad_request", next(iter(bad)))
+        await close_all([ann, ann_text, *others])
 
 
 async def test_list_members_orders_host_admins_seated_audience_and_pages() -> None:

@@ -140,6 +140,7 @@ VIEW_CASES = [
     (Which.FOLLOWING, [("cat", False), ("dan", True)]),
     (Which.FOLLOWERS, [("dan", True), ("eve", False)]),
     (Which.FRIENDS, [("dan", True)]),
+    (Which.BLOCKED, [("fay", False)]),
 ]
 
 
@@ -149,3 +150,9 @@ def test_follow_view(which: Which, expected: list[tuple[str, bool]]) -> None:
     view = follow_view(which, following=["dan", "cat"], followers=["eve", "dan", "fay"],
                        blocking={"fay"})
     assert view == expected
+
+
+def test_blocked_view_is_every_block_sorted_and_never_mutual() -> None:
+    view = follow_view(Which.BLOCKED, following=["bob"], followers=["bob"],
+                       blocking={"zed", "amy", "bob"})
+    assert view == [("amy", False), ("bob", False), ("zed", False)]
