@@ -55,7 +55,7 @@ COMMANDS: list[Command] = [
     Command("follow", "follow a user (friends when they follow you too)",
             people.add_user_argument, people.run_follow),
     Command("unfollow", "stop following a user", people.add_user_argument, people.run_unfollow),
-    Command("friends", "list your friends (or --which following|followers)",
+    Command("friends", "list your friends (or --which following|followers|blocked)",
             people.add_list_arguments, people.run_friends),
     Command("block", "block a user (follows removed, calls refused; they are not told)",
             people.add_user_argument, people.run_block),

@@ -3,6 +3,7 @@
     python -m client --name Ada follow bob        # following bob (friends: you follow each other)
     python -m client --name Ada friends           # bob  Bob  online
     python -m client --name Ada block carl
+    python -m client --name Ada friends --which blocked   # carl  Carl
     python -m client --name Ada profile --city Lyon --tags jazz,chess
 
 Each mode acts in the graph of the connection's app (`--app`). Exit status 0 on success,
@@ -28,7 +29,7 @@ def add_user_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--which", choices=("friends", "following", "followers"),
+    parser.add_argument("--which", choices=("friends", "following", "followers", "blocked"),
                         default="friends", help="which list (default friends)")
     parser.add_argument("--json-output", action="store_true", help="print one JSON list")
 
@@ -80,7 +81,7 @@ async def run_friends(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
         try:
             lists = {"friends": client.friends, "following": client.following,
-                     "followers": client.followers}
+                     "followers": client.followers, "blocked": client.blocked}
             users = await lists[args.which]()
         except ClientError as exc:
             say(f"list_follows: error {explain(exc)}")
@@ -89,7 +90,8 @@ async def run_friends(args: argparse.Namespace) -> int:
         say(json.dumps(users, ensure_ascii=False))
         return 0
     if not users:
-        say(f"no {args.which} yet" if args.which != "friends" else "no friends yet")
+        say({"friends": "no friends yet", "blocked": "no blocked users"}.get(
+            args.which, f"no {args.which} yet"))
     for entry in users:
         marks = []
         if "online" in entry:

@@ -2,7 +2,8 @@
 blocks"): profiles, the follow graph of the connection's app, blocks.
 
 Each method is one request and returns its `ok` reply (or raises `ClientError`);
-`following()`, `followers()` and `friends()` follow the cursor to the end of the list.
+`following()`, `followers()`, `friends()` and `blocked()` follow the cursor to the end of
+the list.
 A `followed {user, name, mutual}` event arrives unasked when someone follows this user.
 """
 
@@ -51,8 +52,8 @@ class PeopleVerbs(Transport):
     async def list_follows(
         self, which: str, *, limit: int | None = None, cursor: str | None = None
     ) -> Reply:
-        """One page of `following`, `followers` or `friends`: `{users: [{user, name,
-        mutual, online?}], cursor?}`."""
+        """One page of `following`, `followers`, `friends` or `blocked` (this server's
+        extension): `{users: [{user, name, mutual, online?}], cursor?}`."""
         return await self.request("list_follows", which=which, limit=limit, cursor=cursor)
 
     async def friends(self) -> list[dict[str, Any]]:
@@ -64,6 +65,10 @@ class PeopleVerbs(Transport):
 
     async def followers(self) -> list[dict[str, Any]]:
         return await self._whole_list("followers")
+
+    async def blocked(self) -> list[dict[str, Any]]:
+        """Every user this user blocks (in any app; docs/protocol.md: our extension)."""
+        return await self._whole_list("blocked")
 
     async def _whole_list(self, which: str) -> list[dict[str, Any]]:
         users: list[dict[str, Any]] = []

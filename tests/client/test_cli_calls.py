@@ -1,9 +1,11 @@
 """`python -m client follow / friends / call / answer` as subprocesses through a real server
 with media: two CLI users become friends, one calls, the other's `answer` picks up, each
-records the other's tone (checked by FFT), and a hangup ends both."""
+records the other's tone (checked by FFT), and a hangup ends both. `block`, `unblock` and
+`friends --which blocked` show a user's blocks."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,3 +126,39 @@ async def test_refused_calls_say_why_in_plain_words(server: ServerChild) -> None
         async with cli(server, "--user", carl.user, "follow", unknown) as nobody:
             await nobody.expect(rf"^follow: error no_such_user: there is no user {unknown} ")
             assert await nobody.finish() == 1
+
+
+async def blocked_lines(server: ServerChild, user: str) -> list[str]:
+    """What `friends --which blocked` prints for `user` (it must succeed)."""
+    async with cli(server, "--user", user, "friends", "--which", "blocked") as listing:
+        assert await listing.finish() == 0
+    return listing.lines
+
+
+async def test_friends_which_blocked_lists_blocks_until_unblocked(server: ServerChild) -> None:
+    async with (
+        VoiceClient.connect(server.url, user=uid("ada"), name="Ada") as ada,
+        VoiceClient.connect(server.url, user=uid("bob"), name="Bob") as bob,
+        VoiceClient.connect(server.url, user=uid("carl"), name="Carl") as carl,
+    ):
+        assert ada.user and bob.user and carl.user
+        assert await blocked_lines(server, ada.user) == ["no blocked users"]
+        async with cli(server, "--user", ada.user, "block", bob.user) as block:
+            await block.expect(rf"^blocked {bob.user} \(they are not told\)$")
+            assert await block.finish() == 0
+        await ada.block(carl.user)
+        # One line a blocked user, by user id; no marks (never a friend, no online dot).
+        assert await blocked_lines(server, ada.user) == [f"{bob.user}\tBob", f"{carl.user}\tCarl"]
+        assert [u["user"] for u in await ada.blocked()] == [bob.user, carl.user]
+        # The blocked one's list is empty: they are not told.
+        assert await blocked_lines(server, bob.user) == ["no blocked users"]
+
+        async with cli(server, "--user", ada.user, "unblock", bob.user) as unblock:
+            await unblock.expect(rf"^unblocked {bob.user}$")
+            assert await unblock.finish() == 0
+        assert await blocked_lines(server, ada.user) == [f"{carl.user}\tCarl"]
+        async with cli(server, "--user", ada.user, "friends", "--which", "blocked",
+                       "--json-output") as listing:
+            assert await listing.finish() == 0
+        assert json.loads(listing.lines[-1]) == [
+            {"user": carl.user, "name": "Carl", "mutual": False}]
