@@ -1,6 +1,7 @@
-// People on the page: find a user, follow, unfollow, block, the friends list with its online
-// dots (re-read every few seconds: the protocol has no presence event), and `followed`
-// events through people_state.js. `window.voiceroom.people` is this module's state.
+// People on the page: find a user, follow, unfollow, block and unblock, the friends list with
+// its online dots (re-read every few seconds: the protocol has no presence event), the users
+// we block (read at sign-in and after a reconnect), and `followed` events through
+// people_state.js. `window.voiceroom.people` is this module's state.
 
 import { ProtocolError, describeError } from "./protocol.js";
 import { app } from "./context.js";
@@ -90,8 +91,10 @@ export function refreshFriends() {
   return refresh("friends");
 }
 
+/** Every list, blocks included: at sign-in and after a reconnect (the page may have missed
+ * changes made elsewhere). */
 export async function refreshPeople() {
-  await Promise.all(["friends", "following", "followers"].map(refresh));
+  await Promise.all(["friends", "following", "followers", "blocked"].map(refresh));
 }
 
 /** A server event (every one passes here; people_state.js keeps `followed`). */

@@ -2,8 +2,10 @@
 // friends and blocks"). No DOM, no socket, no timers: tested under node
 // (web/people_state.test.mjs). people.js makes the requests and carries out the effects.
 //
-// Everything here is in the graph of the app this page signed in with. The protocol lists no
-// blocks, so `blocked` holds the users blocked from this page (until it reloads).
+// Everything here is in the graph of the app this page signed in with, but `blocked`: blocks
+// are per user. It comes from `list_follows {which: "blocked"}` (the server's extension,
+// docs/protocol.md) at sign-in and after a reconnect, so a reload keeps it; this page's own
+// block and unblock replies keep it up to date in between.
 
 export function peopleState(me = null) {
   return {
@@ -11,7 +13,7 @@ export function peopleState(me = null) {
     friends: new Map(), // user -> {user, name, online}
     following: new Map(), // user -> {user, name, mutual}
     followers: new Map(), // user -> {user, name, mutual}
-    blocked: new Set(),
+    blocked: new Map(), // user -> {user, name}
     found: null, // the searched profile, or {user, missing: true}
     loaded: false,
   };
@@ -49,8 +51,13 @@ export function pendingFollows(s) {
   return [...s.following.values()].filter((f) => !s.friends.has(f.user)).sort(byName);
 }
 
+/** The users we block, by name. */
+export function blockedList(s) {
+  return [...s.blocked.values()].sort(byName);
+}
+
 export function nameIn(s, user) {
-  for (const map of [s.friends, s.following, s.followers]) {
+  for (const map of [s.friends, s.following, s.followers, s.blocked]) {
     const known = map.get(user);
     if (known && known.name) return known.name;
   }
@@ -74,7 +81,9 @@ function entry(user, name, extra) {
 export function applyPeopleEvent(s, ev) {
   if (ev.type !== "followed" || typeof ev.user !== "string") return [];
   const { user, name } = ev;
-  s.blocked.delete(user); // they could not follow us if we blocked them... from this page
+  // A blocked user's follow sends no event: this one says a block made or lifted on
+  // another page is stale here.
+  s.blocked.delete(user);
   s.followers.set(user, entry(user, name, { mutual: Boolean(ev.mutual) }));
   if (ev.mutual) {
     s.friends.set(user, entry(user, name, { online: true })); // they just acted: online
@@ -92,7 +101,9 @@ export function listed(s, which, users) {
   const map = new Map();
   for (const u of users || []) {
     if (!u || typeof u.user !== "string") continue;
-    map.set(u.user, which === "friends" ? entry(u.user, u.name, { online: Boolean(u.online) }) : entry(u.user, u.name, { mutual: Boolean(u.mutual) }));
+    if (which === "friends") map.set(u.user, entry(u.user, u.name, { online: Boolean(u.online) }));
+    else if (which === "blocked") map.set(u.user, entry(u.user, u.name));
+    else map.set(u.user, entry(u.user, u.name, { mutual: Boolean(u.mutual) }));
   }
   s[which] = map;
   if (which === "friends") s.loaded = true;
@@ -120,14 +131,15 @@ export function unfollowed(s, user) {
 
 export function blocked(s, user) {
   const name = nameIn(s, user);
-  s.blocked.add(user);
+  s.blocked.set(user, entry(user, name));
   for (const map of [s.friends, s.following, s.followers]) map.delete(user);
   return [notify(`${name} is blocked: no follows or calls between you. They are not told.`), render];
 }
 
 export function unblocked(s, user) {
+  const name = nameIn(s, user);
   s.blocked.delete(user);
-  return [render];
+  return [notify(`${name} is unblocked. Follow each other again to be friends.`), render];
 }
 
 export function profileFound(s, profile) {

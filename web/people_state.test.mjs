@@ -69,6 +69,51 @@ test("blocking forgets every relation; the search says who is unknown", () => {
   assert.equal(people.nameIn(s, "nobody"), "nobody");
 });
 
+test("the blocked list comes from the server, so a reload keeps it", () => {
+  // A fresh page (after a reload) knows no block until `list_follows {which: "blocked"}`.
+  const s = people.peopleState(ME);
+  assert.equal(people.relationOf(s, "bob"), "none");
+  const effects = people.listed(s, "blocked", [
+    { user: "zed", name: "Zed", mutual: false },
+    { user: "bob", name: "Bob", mutual: false },
+    { name: "no id" },
+  ]);
+  assert.deepEqual(types(effects), ["render"]);
+  assert.equal(s.loaded, false); // the friends list says when the panel has loaded
+  assert.equal(people.relationOf(s, "bob"), "blocked");
+  assert.deepEqual(people.blockedList(s), [
+    { user: "bob", name: "Bob" },
+    { user: "zed", name: "Zed" },
+  ]);
+  assert.equal(people.nameIn(s, "zed"), "Zed");
+
+  // Unblocking removes the entry (with a word); blocking adds one, named as we know them.
+  const [said] = people.unblocked(s, "bob");
+  assert.equal(said.text, "Bob is unblocked. Follow each other again to be friends.");
+  assert.deepEqual(people.blockedList(s).map((u) => u.user), ["zed"]);
+  assert.equal(people.relationOf(s, "bob"), "none");
+  people.profileFound(s, { user: "cy", name: "Cy", tags: [] });
+  people.blocked(s, "cy");
+  assert.deepEqual(people.blockedList(s), [
+    { user: "cy", name: "Cy" },
+    { user: "zed", name: "Zed" },
+  ]);
+  // Read again (after a reconnect), the server's list replaces ours.
+  people.listed(s, "blocked", [{ user: "zed", name: "Zed", mutual: false }]);
+  assert.deepEqual(people.blockedList(s).map((u) => u.user), ["zed"]);
+  // Signing in again (another user) forgets every block.
+  people.signedIn(s, "eve");
+  assert.deepEqual(people.blockedList(s), []);
+});
+
+test("a follow from someone we block means the block was lifted elsewhere", () => {
+  const s = people.peopleState(ME);
+  people.listed(s, "blocked", [{ user: "bob", name: "Bob" }]);
+  people.applyPeopleEvent(s, { type: "followed", user: "bob", name: "Bob", mutual: false });
+  assert.equal(people.relationOf(s, "bob"), "follower");
+  assert.deepEqual(people.blockedList(s), []);
+});
+
 test("other events change nothing", () => {
   const s = people.peopleState(ME);
   assert.deepEqual(people.applyPeopleEvent(s, { type: "call_incoming" }), []);

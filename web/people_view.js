@@ -1,9 +1,9 @@
-// Rendering of the people panel: the searched user's card, friends with online dots, and
-// the follows waiting on one side. No protocol here: the state is people_state.js's, the
-// buttons call `actions` (people.js).
+// Rendering of the people panel: the searched user's card, friends with online dots, the
+// follows waiting on one side, and the users we block (each with Unblock). No protocol here:
+// the state is people_state.js's, the buttons call `actions` (people.js).
 
 import { $, avatar, h } from "./dom.js";
-import { friendList, pendingFollows, relationOf, waitingFollowers } from "./people_state.js";
+import { blockedList, friendList, pendingFollows, relationOf, waitingFollowers } from "./people_state.js";
 
 const RELATION_TEXT = {
   friend: "Friends",
@@ -118,4 +118,11 @@ export function renderPeople(s, actions) {
       h("ul", { class: "list", testid: "follows-pending" }, pending.map((u) => personRow(u, `following-${u.user}`, [], actions))),
     );
   }
+
+  // A fixed <details> (index.html), folded until asked for: it keeps its open state across
+  // renders, and on a phone the list does not push the rooms down.
+  const blocked = blockedList(s);
+  $("blocked-box").hidden = !blocked.length;
+  $("blocked-count").textContent = blocked.length ? String(blocked.length) : "";
+  $("blocked-list").replaceChildren(...blocked.map((u) => personRow(u, `blocked-${u.user}`, [small("Unblock", `unblock-${u.user}`, () => actions.unblock(u.user))], actions)));
 }

@@ -4,8 +4,10 @@ Two browser contexts with Chromium's fake camera and microphone sign in with an 
 from the server's policy, follow each other from the people panel, and make a video call:
 the callee's sheet rings, the answer opens the in-call view on both sides, each page decodes
 the other's frames and hears the other's sound (getStats), mute and camera off act, and a
-hangup closes both views. Screenshots of the in-call view (desktop and a 390x844 phone) and of
-the ringing sheet go to test-artifacts/web/.
+hangup closes both views. On a 390x844 phone, a refused call is said in plain words, and a
+block made from the people panel survives a reload in its Blocked section, where it is
+undone. Screenshots of the in-call view (desktop and a phone), of the ringing sheet and of
+the people panel on a phone go to test-artifacts/web/.
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ async def test_friends_video_call_from_the_people_panel(
     bob.assert_no_page_errors()
 
 
-async def test_a_refused_call_is_said_in_plain_words(
+async def test_a_refused_call_is_said_in_plain_words_and_a_block_can_be_undone(
     server: RunningServer, browser: Browser, people: list[Person]
 ) -> None:
     ada = await open_person(browser, people, "ada", width=PHONE["width"], height=PHONE["height"])
@@ -239,4 +241,36 @@ async def test_a_refused_call_is_said_in_plain_words(
     await ada.tid("people-search-submit").click()
     await expect(ada.tid("people-missing")).to_contain_text("they have never signed in")
     await ada.shot("calls-05-people-phone")
+
+    # Ada blocks Carl; the page's Blocked section lists him, and a reload keeps him there
+    # (the list comes from the server: list_follows {which: "blocked"}).
+    await expect(ada.tid("blocked-box")).to_be_hidden()
+    await ada.tid("people-search-input").fill(carl_id)
+    await ada.tid("people-search-submit").click()
+    card = ada.tid("person-card")
+    await card.get_by_test_id("block-btn").click()
+    await expect(card).to_have_attribute("data-relation", "blocked")
+    await expect(ada.tid("blocked-box")).to_be_visible()
+    await ada.page.reload()
+    await expect(ada.tid("connection")).to_have_attribute("data-state", "online")
+    await expect(ada.tid("blocked-count")).to_have_text("1")
+    await ada.tid("blocked-toggle").click()
+    row = ada.tid(f"blocked-{carl_id}")
+    await expect(row).to_contain_text("Carl Stranger")
+    # The row's name shows the card, which knows the block too (not "Follow").
+    await row.get_by_role("button", name="Carl Stranger").click()
+    await expect(card).to_have_attribute("data-relation", "blocked")
+    await expect(card.get_by_test_id("follow-btn")).to_have_count(0)
+    unblock = ada.tid(f"unblock-{carl_id}")
+    # On the phone the row and its button fit the screen.
+    box = await unblock.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    await ada.shot("calls-06-blocked-phone")
+
+    # Unblocked from the section: the entry goes and the card offers "Follow" again.
+    await unblock.click()
+    await expect(ada.tid(f"blocked-{carl_id}")).to_have_count(0)
+    await expect(ada.tid("blocked-box")).to_be_hidden()
+    await expect(card).to_have_attribute("data-relation", "none")
+    await expect(card.get_by_test_id("follow-btn")).to_have_text("Follow")
     ada.assert_no_page_errors()
