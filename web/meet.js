@@ -7,6 +7,7 @@ import { describeError } from "./protocol.js";
 import { app } from "./context.js";
 import * as ms from "./meet_state.js";
 import { renderMeet } from "./meet_view.js";
+import { noteBlocked } from "./people.js";
 import * as ui from "./ui.js";
 import { $ } from "./dom.js";
 
@@ -79,7 +80,10 @@ async function report(user, reason) {
 }
 
 async function block(user) {
-  if (await request("block", { user })) run(ms.blocked(state, user));
+  if (!(await request("block", { user }))) return;
+  const card = [state.peer, state.last].find((c) => c && c.user === user);
+  run(ms.blocked(state, user));
+  noteBlocked(user, card && card.name);
 }
 
 async function setHome(city) {

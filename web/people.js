@@ -53,6 +53,11 @@ async function act(type, user, then) {
   }
 }
 
+/** A block made from another panel (meet.js): the Blocked section lists it at once. */
+export function noteBlocked(user, name) {
+  run(ps.blockedElsewhere(state, user, name));
+}
+
 /** Shows `user`'s profile in the panel (the search). */
 export async function find(user) {
   user = String(user || "").trim();

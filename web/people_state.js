@@ -136,6 +136,13 @@ export function blocked(s, user) {
   return [notify(`${name} is blocked: no follows or calls between you. They are not told.`), render];
 }
 
+/** A block made elsewhere on the page (the meet panel), which told the user already. */
+export function blockedElsewhere(s, user, name) {
+  s.blocked.set(user, entry(user, name || nameIn(s, user)));
+  for (const map of [s.friends, s.following, s.followers]) map.delete(user);
+  return [render];
+}
+
 export function unblocked(s, user) {
   const name = nameIn(s, user);
   s.blocked.delete(user);

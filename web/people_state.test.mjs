@@ -120,3 +120,14 @@ test("other events change nothing", () => {
   assert.deepEqual(people.applyPeopleEvent(s, { type: "followed" }), []);
   assert.equal(s.followers.size, 0);
 });
+
+test("a block made from the meet panel is listed at once, under the peer's name", () => {
+  const s = people.peopleState("ada");
+  people.listed(s, "friends", [{ user: "cy", name: "Cy", online: true }]);
+  assert.deepEqual(people.blockedElsewhere(s, "cy", "Cy"), [{ type: "render" }]);
+  assert.equal(people.relationOf(s, "cy"), "blocked");
+  assert.deepEqual(people.blockedList(s).map((e) => [e.user, e.name]), [["cy", "Cy"]]);
+  assert.equal(s.friends.size, 0);
+  people.blockedElsewhere(s, "zed");
+  assert.equal(people.nameIn(s, "zed"), "zed"); // no name known: the id
+});

@@ -2,8 +2,9 @@
 media): two verified users in two browser contexts press "Meet someone", are matched, see
 each other's card (name, city, tags) in the call view, hear each other (getStats), and one
 presses Next: they wait again, the other's view closes and their panel keeps the card, from
-which they report. A third comes and is matched with the one who moved on; an unverified
-user is told matching is not for them. Screenshots go to test-artifacts/web/.
+which they report and block (listed in the People panel at once). A third comes and is
+matched with the one who moved on; an unverified user is told matching is not for them.
+Screenshots go to test-artifacts/web/.
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ async def test_two_verified_users_meet_see_cards_and_one_moves_on(
     [kept] = await server.app.matching.store.reports(5)
     assert (kept.reporter, kept.user, kept.reason, kept.where) == \
         (ada_id, bob_id, "kept interrupting", "match")
+    # Blocked from the card too: her People panel lists him at once, under his name.
+    await ada.tid("meet-last-block").click()
+    await expect(ada.tid("notice").filter(has_text="you will not meet again")).to_be_visible()
+    await expect(ada.tid(f"blocked-{bob_id}")).to_contain_text(f"Bob {suffix}")
+    await expect(ada.tid("blocked-count")).to_have_text("1")
 
     # Someone new arrives and meets Bob (Ada and Bob are not paired again so soon).
     cy = await open_person(browser, people, "cy", width=390, height=844)
