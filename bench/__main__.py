@@ -22,6 +22,7 @@ BENCHES: dict[str, list[str]] = {
     "audience": ["--listeners", "100", "--http", "1000", "--seconds", "8"],
     "send_floor": [],
     "props_session": ["--speakers", "4", "--seconds", "10"],
+    "follow_pages": [],
     "http_listeners": ["--pin", "--listeners", "0,1000", "--batches", "1,5", "--seconds", "8"],
 }
 

@@ -20,8 +20,8 @@ from protocol import messages
 from protocol.errors import ErrorCode
 from protocol.schema import SetProfile, Which
 from social.errors import SocialError
-from social.graph import FollowOutcome, Relations, follow_view
-from social.paging import page
+from social.graph import FollowOutcome, Relations
+from social.paging import next_cursor, page_start
 from social.profile import Profile, edited
 from store.people import PeopleStore
 from store.presence import Presence
@@ -109,18 +109,13 @@ class PeopleService:
 
     async def list_follows(self, actor: Actor, which: Which, limit: int,
                            cursor: str | None) -> dict[str, Any]:
-        app = self._app(actor)
-        if which is Which.BLOCKED:
-            # Blocks are per user: the app's follows play no part.
-            view = follow_view(which, following=(), followers=(),
-                               blocking=await self.store.blocking(actor.user))
-        else:
-            following, followers = await self.store.follows(actor.user, app)
-            blocking = await self.store.blocking(actor.user) if followers else set()
-            view = follow_view(which, following=following, followers=followers,
-                               blocking=blocking)
-        chunk, next_cursor = page(view, limit, cursor, key=lambda entry: entry[0])
+        # One page from the store, in O(log n + limit) (store/people.py `follow_page`): never
+        # the whole list, which for a star is a million followers.
+        after = page_start(limit, cursor)
+        chunk, more = await self.store.follow_page(actor.user, self._app(actor), which,
+                                                   after, limit)
         users = [user for user, _ in chunk]
+        next_page = next_cursor(users, more)
         profiles = await self.store.profiles(users)
         friends = [user for user, mutual in chunk if mutual]
         reach = self._reach(actor)
@@ -135,8 +130,8 @@ class PeopleService:
                 entry["online"] = bool(apps.get(user, frozenset()) & reach)
             entries.append(entry)
         reply: dict[str, Any] = {"users": entries}
-        if next_cursor is not None:
-            reply["cursor"] = next_cursor
+        if next_page is not None:
+            reply["cursor"] = next_page
         return reply
 
     # -- helpers -----------------------------------------------------------------------------

@@ -152,6 +152,30 @@ class Relations:
         return replace(self, blocks=self.blocks - {blocker})
 
 
+def listed(which: Which, *, follows: bool, followed_by: bool, blocks: bool) -> bool | None:
+    """One user's place in the viewer's `list_follows` of one app: None when the list
+    `which` leaves them out, else their `mutual` flag.
+
+    `follows`: the viewer follows them (a hidden follow of the viewer's included);
+    `followed_by`: they follow the viewer (stored, hidden or not); `blocks`: the viewer
+    blocks them. Hidden follows are those of users the viewer blocks, so they drop out of
+    `followers`; the viewer's own hidden follows (made while blocked) stay in `following`,
+    unmutual, as the module explains. A user who blocks the viewer has no follow left with
+    them, so needs no filter. The stores apply it to each candidate of a page
+    (store/people.py `walk_page`); `follow_view` is the same rule over whole sets (a test
+    checks they agree on every case).
+    """
+    seen_following = followed_by and not blocks
+    mutual = follows and seen_following
+    if which is Which.FOLLOWING:
+        return mutual if follows else None
+    if which is Which.FOLLOWERS:
+        return mutual if seen_following else None
+    if which is Which.FRIENDS:
+        return True if mutual else None
+    return False if blocks else None
+
+
 def follow_view(
     which: Which,
     *,
@@ -159,13 +183,14 @@ def follow_view(
     followers: Iterable[str],
     blocking: Set[str],
 ) -> list[tuple[str, bool]]:
-    """A user's `list_follows` in one app, as `(user, mutual)` sorted by user id.
+    """A user's whole `list_follows` in one app, as `(user, mutual)` sorted by user id.
+
+    The rule `listed` states, by set algebra over whole sets: the stores page with `listed`
+    and never call this; it is the independent reference their pages are tested against
+    (tests/store/test_follow_pages.py), and what one page cost before (bench.follow_pages).
 
     `following` and `followers` are the viewer's stored follows in the app (hidden ones
-    included); `blocking` the users the viewer blocks. Hidden follows are those of users the
-    viewer blocks, so they drop out of `followers` here; the viewer's own hidden follows
-    (made while blocked) stay in `following`, unmutual, as the module explains. A user who
-    blocks the viewer has no follow left with them, so needs no filter.
+    included); `blocking` the users the viewer blocks.
 
     `blocked` (our extension) is `blocking` itself, in no app (a block is per user), never
     mutual: a block removed every follow. It is only ever the blocker's own list, so a

@@ -44,9 +44,21 @@ def page(
 ) -> tuple[list[T], str | None]:
     """One page of `items` (sorted by `key`, a user id) after `cursor`, and the next cursor
     (None on the last page). O(log n + limit)."""
-    if limit < 1:
-        raise SocialError(ErrorCode.BAD_REQUEST, "field 'limit' must be >= 1", field="limit")
-    start = 0 if cursor is None else bisect_right(items, decode_cursor(cursor), key=key)
+    after = page_start(limit, cursor)
+    start = 0 if after is None else bisect_right(items, after, key=key)
     chunk = list(items[start:start + limit])
     more = start + limit < len(items)
-    return chunk, (encode_cursor(key(chunk[-1])) if more and chunk else None)
+    return chunk, next_cursor([key(item) for item in chunk], more)
+
+
+def page_start(limit: int, cursor: str | None) -> str | None:
+    """Check a request's `limit` and `cursor`: the id the page starts after (None: the
+    list's start). A store reads the page itself from there (`listed` per candidate)."""
+    if limit < 1:
+        raise SocialError(ErrorCode.BAD_REQUEST, "field 'limit' must be >= 1", field="limit")
+    return None if cursor is None else decode_cursor(cursor)
+
+
+def next_cursor(shown: Sequence[str], more: bool) -> str | None:
+    """The cursor after a page showing `shown` (ids in order), None on the last page."""
+    return encode_cursor(shown[-1]) if more and shown else None

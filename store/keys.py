@@ -34,8 +34,11 @@ People (store/people_redis.py, store/presence.py); `<u>` a user id, `<app>` an a
 - `vr:profile:<u>`       hash  profile field -> msgpack value (`Profile.wire()`'s fields)
 - `vr:pair:<a>:<b>`      hash  everything between users a < b: `v` version, `b` msgpack of
                                {follows: [[app, follower]], blocks: [user]}
-- `vr:user:<u>:following:<app>` set  whom u follows in app (hidden follows included)
-- `vr:user:<u>:followers:<app>` set  who follows u in app (hidden follows included)
+- `vr:user:<u>:following:<app>` zset  whom u follows in app (hidden follows included), every
+                               score 0 (user id order: pages by ZRANGEBYLEX); a plain set
+                               of an earlier version is converted when first touched
+                               (store/people_lua.py)
+- `vr:user:<u>:followers:<app>` zset  who follows u in app (hidden follows included), as above
 - `vr:user:<u>:blocking` set  whom u blocks
 - `vr:user:<u>:conns`    hash  conn id -> app, every open connection of u on any node
 

@@ -142,23 +142,6 @@ return 1
 """)
 
 
-# People (store/people_redis.py): one pair's change. KEYS: the pair hash, then the per-user
-# sets the change touches. ARGV: expected version ('0' = the pair was never stored), the new
-# blob, then per set key one op ('+' add, '-' remove) and its member, in KEYS order.
-# Returns 1, or 0 when the pair changed since it was read (the caller reads and retries).
-CHANGE_PAIR = Script("""
-local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', v + 1, 'b', ARGV[2])
-for i = 2, #KEYS do
-  local op, member = ARGV[2 * i - 1], ARGV[2 * i]
-  if op == '+' then redis.call('SADD', KEYS[i], member)
-  else redis.call('SREM', KEYS[i], member) end
-end
-return 1
-""")
-
-
 # Calls (store/calls_redis.py): one call's commit. KEYS: call hash, calling hash, in-call hash,
 # call deadlines zset, caller's calls set, callee's calls set. ARGV: call id, expected version
 # ('' = a new call), new version, blob ('' = the call ended: remove it), deadline ('' = none),

@@ -3,22 +3,33 @@
 A profile is a hash of msgpack fields, so that writes of different fields (a `hello` on one
 node, a `set_profile` on another) never undo each other. A pair's relations are one versioned
 hash; a change is read, computed by `social/`'s pure rules, and written back by one Lua
-script (store/lua.py `CHANGE_PAIR`) that checks the version and updates the per-user sets in
-the same atomic step; a pair changed meanwhile is read again and the rule applied afresh.
+script (store/people_lua.py `CHANGE_PAIR`) that checks the version and updates the per-user
+indexes in the same atomic step; a pair changed meanwhile is read again and the rule applied
+afresh.
+
+The follow indexes are sorted sets in id order (store/people_lua.py says why, and how sets
+written by older versions are converted when first touched); a `follow_page` reads its
+candidates a chunk at a time (`FOLLOW_CHUNK`: one atomic script per chunk, one round trip,
+each chunk's membership checks done inside Redis), and `store.people.walk_page` keeps or
+drops them by `social.graph.listed`. The blocking set stays a plain set: it is bounded by the
+user's own blocks, and the match store's scripts read it as one.
 """
 
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.schema import Which
 from social.graph import Relations
 from social.profile import Profile
-from store import lua, people_lua, reads
+from store import people_lua, reads
 from store.keys import Keys
 from store.people import (
+    Candidate,
     Change,
     T,
     check_fields,
@@ -26,6 +37,7 @@ from store.people import (
     new_profile,
     relations_from_data,
     relations_to_data,
+    walk_page,
 )
 from store.redis import RedisStore
 from store.wire import as_text, pack, unpack
@@ -110,8 +122,9 @@ class RedisPeople:
             args: list[Any] = [version, pack(relations_to_data(after))]
             for add, kind, user, app, member in index_ops(before, after):
                 keys.append(self._index_key(kind, user, app))
-                args += ["+" if add else "-", member]
-            if await self.store.script(lua.CHANGE_PAIR, keys, args):
+                op = "+" if add else "-"
+                args += [op if kind == "blocking" else "z" + op, member]
+            if await self.store.script(people_lua.CHANGE_PAIR, keys, args):
                 return after, result
         raise ProtocolError(ErrorCode.INTERNAL, "these two users' relations are too busy; "
                             "try again")
@@ -124,11 +137,36 @@ class RedisPeople:
             return self.keys.following(user, app)
         return self.keys.followers(user, app)
 
+    async def follow_page(self, user: str, app: str, which: Which, after: str | None,
+                          limit: int) -> tuple[list[tuple[str, bool]], bool]:
+        if which is Which.BLOCKED:
+            # Bounded by the user's own blocks: read whole, cut here.
+            blocked = sorted(await self.blocking(user))
+            start = 0 if after is None else bisect_right(blocked, after)
+            return ([(u, False) for u in blocked[start:start + limit]],
+                     start + limit < len(blocked))
+        keys = [self.keys.following(user, app), self.keys.followers(user, app),
+                self.keys.blocking(user)]
+        side = {Which.FOLLOWING: "following", Which.FOLLOWERS: "followers"}.get(
+            which, "smaller")
+
+        async def read(start: str | None, count: int) -> tuple[list[Candidate], bool]:
+            reply = await self.store.script(people_lua.FOLLOW_CHUNK, keys,
+                                            [side, start or "", count])
+            walked_following = as_text(reply[0]) == "following"
+            out: list[Candidate] = []
+            for i in range(2, len(reply), 3):
+                other, blocks = bool(int(reply[i + 1])), bool(int(reply[i + 2]))
+                follows, followed_by = (True, other) if walked_following else (other, True)
+                out.append((as_text(reply[i]), follows, followed_by, blocks))
+            return out, as_text(reply[1]) == "1"
+
+        return await walk_page(which, read, after, limit)
+
     async def follows(self, user: str, app: str) -> tuple[set[str], set[str]]:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.smembers(self.keys.following(user, app))
-        pipe.smembers(self.keys.followers(user, app))
-        following, followers = await pipe.execute()
+        following, followers = await self.store.script(
+            people_lua.WHOLE_FOLLOWS,
+            [self.keys.following(user, app), self.keys.followers(user, app)], [])
         return {as_text(u) for u in following}, {as_text(u) for u in followers}
 
     async def blocking(self, user: str) -> set[str]:

@@ -34,3 +34,13 @@ def test_room_changes_prints_a_row_per_room_size() -> None:
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert [row[0] for row in rows] == ["8", "50"]
     assert all(int(row[2]) < int(row[1]) for row in rows)  # the delta is the smaller
+
+
+def test_follow_pages_prints_a_row_per_store_and_size() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.follow_pages", "--sizes", "20,300",
+                             "--pages", "5"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [(row[0], row[1]) for row in rows] == [
+        ("memory", "20"), ("redis", "20"), ("memory", "300"), ("redis", "300")]

@@ -126,3 +126,30 @@ async def test_the_list_is_only_ever_the_blockers_own(service: PeopleService) ->
     await service.follow(actor("ann"), "bob")
     assert [u["user"] for u in await whole(service, actor("bob"), Which.BLOCKED)] == ["ann"]
     assert await whole(service, actor("bob"), Which.FOLLOWERS) == []
+
+
+async def test_follow_pages_keep_their_cursor_across_changes(service: PeopleService) -> None:
+    """Followers two at a time while fans come and go, and hidden follows of users the star
+    blocks never shown: every user present throughout is listed once, in id order."""
+    fans = [f"fan{i}" for i in range(8)]
+    await known(service, "star", *fans, "fan00", "fan9")
+    for fan in fans:
+        await service.follow(actor(fan), "star")
+    await service.follow(actor("star"), "fan2")
+    await service.block(actor("star"), "fan4")
+    await service.follow(actor("fan4"), "star")  # hidden from the star
+    first = await service.list_follows(actor("star"), Which.FOLLOWERS, 2, None)
+    assert first["users"] == [{"user": "fan0", "name": "Fan0", "mutual": False},
+                              {"user": "fan1", "name": "Fan1", "mutual": False}]
+    await service.follow(actor("fan00"), "star")  # before the cursor: not shown
+    await service.unfollow(actor("fan3"), "star")
+    await service.follow(actor("fan9"), "star")
+    second = await service.list_follows(actor("star"), Which.FOLLOWERS, 2, first["cursor"])
+    assert second["users"] == [
+        {"user": "fan2", "name": "Fan2", "mutual": True, "online": False},
+        {"user": "fan5", "name": "Fan5", "mutual": False}]
+    rest = await whole(service, actor("star"), Which.FOLLOWERS)
+    assert [u["user"] for u in rest] == ["fan0", "fan00", "fan1", "fan2", "fan5", "fan6",
+                                         "fan7", "fan9"]
+    assert [u["user"] for u in await whole(service, actor("fan4"), Which.FOLLOWING)] == [
+        "star"]

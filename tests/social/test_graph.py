@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from protocol.errors import ErrorCode
 from protocol.schema import Which
 from social.errors import SocialError
-from social.graph import Relations, follow_view
+from social.graph import Relations, follow_view, listed
 
 A, B = "ann", "bob"
 
@@ -156,3 +158,15 @@ def test_blocked_view_is_every_block_sorted_and_never_mutual() -> None:
     view = follow_view(Which.BLOCKED, following=["bob"], followers=["bob"],
                        blocking={"zed", "amy", "bob"})
     assert view == [("amy", False), ("bob", False), ("zed", False)]
+
+
+@pytest.mark.parametrize("which", list(Which))
+def test_listed_is_follow_view_one_user_at_a_time(which: Which) -> None:
+    """Every combination of the three facts about one user: `listed` (what the stores apply
+    to each candidate of a page) says what the whole-list view says."""
+    for follows, followed_by, blocks in itertools.product((False, True), repeat=3):
+        view = follow_view(which, following=["x"] if follows else [],
+                           followers=["x"] if followed_by else [],
+                           blocking={"x"} if blocks else set())
+        mutual = listed(which, follows=follows, followed_by=followed_by, blocks=blocks)
+        assert view == ([] if mutual is None else [("x", mutual)])

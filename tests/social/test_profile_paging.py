@@ -10,7 +10,7 @@ from protocol.errors import ErrorCode
 from protocol.schema import SetProfile
 from protocol.validate import USER_ID_RE
 from social.errors import SocialError
-from social.paging import decode_cursor, encode_cursor, page
+from social.paging import decode_cursor, encode_cursor, next_cursor, page, page_start
 from social.profile import Profile, edited, signed_in
 
 
@@ -95,3 +95,15 @@ def test_paging_is_stable_while_the_list_changes(before: set[str], added: set[st
     shown = first + rest
     assert len(shown) == len(set(shown))
     assert (before - removed) <= set(shown) | set(first)
+
+
+def test_page_start_checks_the_request_and_next_cursor_follows_the_last_id() -> None:
+    assert page_start(1, None) is None
+    assert page_start(5, encode_cursor("bob")) == "bob"
+    for limit, cursor in ((0, None), (3, "forged")):
+        with pytest.raises(SocialError) as caught:
+            page_start(limit, cursor)
+        assert caught.value.code == ErrorCode.BAD_REQUEST
+    assert next_cursor(["amy", "bob"], True) == encode_cursor("bob")
+    assert next_cursor(["amy", "bob"], False) is None
+    assert next_cursor([], True) is None
