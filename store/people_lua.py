@@ -6,7 +6,9 @@ keeps them in user id order (byte order; user ids are ASCII, so it is Python's o
 a page is a ZRANGEBYLEX from the cursor. Stores written before were plain sets under the same
 names: every script that touches a follow index first turns an old set into the sorted set
 (`_ZSET`), once per key, inside the same atomic step, so no reader ever sees a half
-conversion. A million-member set converts in about a second, once.
+conversion. A million-member set converts in about 3.6 s (measured), once, and Redis serves
+nothing else meanwhile: a store with such sets may convert them ahead with a page request
+per star at a quiet hour.
 """
 
 from __future__ import annotations
