@@ -194,6 +194,9 @@ class TalkerTracker:
     into a talker on the first tick their level reaches `on_dbfs` (no delay: their own voice
     must never come back to them) and stays one for `hold_ticks` after falling below it, so
     a listener's stream does not flip between the shared encoder and their own every pause.
+    A tick without their frame (a late packet, a silent one not decoded) counts as quiet:
+    the shared encoder still carries their last words in its overlap. `remove` forgets a
+    speaker who is no longer heard.
     """
 
     def __init__(self, *, on_dbfs: float = -50.0, hold_ticks: int = 50) -> None:
@@ -202,15 +205,13 @@ class TalkerTracker:
         self._quiet: dict[str, int] = {}
 
     def update(self, levels: Mapping[str, float]) -> set[str]:
-        for user in [u for u in self._quiet if u not in levels]:
-            del self._quiet[user]
         for user, level in levels.items():
             if level >= self._on:
-                self._quiet[user] = 0
-            elif user in self._quiet:
-                self._quiet[user] += 1
-                if self._quiet[user] > self._hold:
-                    del self._quiet[user]
+                self._quiet[user] = -1  # counted up to 0 below, with the others
+        for user in list(self._quiet):
+            self._quiet[user] += 1
+            if self._quiet[user] > self._hold:
+                del self._quiet[user]
         return set(self._quiet)
 
     def talkers(self) -> set[str]:

@@ -138,7 +138,13 @@ def test_talker_tracker_is_immediate_on_and_held_off() -> None:
         assert tracker.update({"a": lv(-70), "b": lv(-70)}) == {"a"}
     assert tracker.update({"a": lv(-70), "b": lv(-70)}) == set()
     tracker.update({"a": lv(-20)})
-    assert tracker.update({}) == set()  # gone from the room: no longer a talker
+    # A tick without a's frame (late, or silent and not decoded) is a quiet one: held.
+    for _ in range(5):
+        assert tracker.update({}) == {"a"}
+    assert tracker.update({}) == set()
+    tracker.update({"a": lv(-20)})
+    tracker.remove(["a"])  # no longer heard (left the seat): at once
+    assert tracker.update({}) == set()
 
 
 def test_audio_core_is_pure() -> None:

@@ -1,6 +1,6 @@
 """media.session: a room where nobody makes a sound stops encoding and repeats its packet of
 silence to everyone; the first sound brings the encoder back; a speaker who falls silent
-fades out without a click."""
+fades out without a click, and keeps their own stream for the talker hold."""
 
 from __future__ import annotations
 
@@ -101,3 +101,30 @@ def test_a_speaker_who_falls_silent_fades_out_without_a_click() -> None:
     # (Dropping the first silent packet made the end's step 2.8x the tone's.)
     assert end_step < 1.2 * tone_step, (end_step, tone_step)
     assert session.stats.silent_skipped > 10  # the rest of the silence is not decoded
+
+
+def test_a_talker_who_falls_silent_keeps_their_own_stream_for_the_hold() -> None:
+    # Two talkers; a's microphone goes silent (its packets say so and are not decoded). The
+    # shared stream still carries a's last words in its encoder's overlap, so a keeps their
+    # mix-minus for the tracker's hold (1 s), and only then shares the audience's packet.
+    session = RoomMixSession("r1")
+    sinks = {}
+    for user in ("a", "b"):
+        inbound, sinks[user] = session.new_input(user)
+        session.attach_input(inbound)
+    session.set_heard(["a", "b"])
+    for user in ("a", "b", "fan"):
+        session.attach_output(user, Collect())
+    encoders = {"a": OpusEncoder(), "b": OpusEncoder()}
+    quiet = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    stop, talkers = 40, []
+    for seq in range(120):
+        loud = seq < stop
+        sinks["a"](seq, encoders["a"].encode(tone_frame(seq, 400.0) if loud else quiet),
+                   (False, 10 if loud else 127))
+        sinks["b"](seq, encoders["b"].encode(tone_frame(seq, 700.0)), (False, 10))
+        session.tick()
+        talkers.append(session.stats.talkers_last_tick)
+    # (the jitter buffer delays everything by a tick or two)
+    assert talkers[5 : stop + 45] == [2] * (stop + 40), talkers
+    assert talkers[stop + 60 :] == [1] * (120 - stop - 60), talkers
