@@ -321,7 +321,13 @@ class RedisStore:
             known = self._known.get(room_id)
             room = known if known is not None and known.version == header["v"] else None
         elif delta is not None:
-            room = self._advance(room_id, int(header["v"]), delta, header.get("b"))
+            version = int(header["v"])
+            known = self._known.get(room_id)
+            if known is not None and known.version >= version:
+                room = known  # read after this commit already
+            else:
+                room = self._follow(room_id, version, header.get("b"),
+                                    lambda base: apply_delta(base, delta))
             if room is None:
                 # No copy to apply the change to: read the room (at this version or later);
                 # gone already, its closing message follows.
@@ -330,33 +336,25 @@ class RedisStore:
                     return
         else:
             room = room_from_blob(blob)
-            if room is not None and room_id in self._known:
-                self._follow(room, header.get("b"))
+            if room is not None:
+                fresh = room
+                self._follow(room_id, room.version, header.get("b"), lambda _: fresh)
         await self._deliver(room_id, room, events_from_wire(header["e"]))
 
-    def _follow(self, room: Room, bans: Any) -> None:
-        """Keep the node's copy current with another node's commit. The blob carries no
-        bans: they come from the copy this one follows, with the commit's changes to them."""
-        known = self._known[room.id]
-        if known.version >= room.version:
-            return
-        if known.version != room.version - 1:
-            del self._known[room.id]  # a change went by unseen: the next load reads it all
-            return
-        room.banned = bans_after(known.banned, bans)
-        self._remember(room, touch=False)
-
-    def _advance(self, room_id: str, version: int, delta: Any, bans: Any) -> Room | None:
-        """The node's copy with another node's change applied (it becomes the copy); the copy
-        as it is when it is already as new (read after the commit); None when there is no
-        copy, or one older than the version before."""
+    def _follow(self, room_id: str, version: int, bans: Any,
+                make: Callable[[Room], Room]) -> Room | None:
+        """Keep the node's copy current with another node's commit of `version`: `make(copy)`
+        is the room after it (from the commit's delta, or its blob), with the copy's bans
+        changed as the commit says (neither carries them); it becomes the copy. None when the
+        copy is not at the version before: there is none, it is newer (read after the
+        commit), or older (a change went by unseen: dropped, the next load reads it all)."""
         known = self._known.get(room_id)
-        if known is not None and known.version >= version:
-            return known
-        if known is None or known.version != version - 1:
-            self._known.pop(room_id, None)  # a change went by unseen: the next load reads
+        if known is None or known.version >= version:
             return None
-        room = apply_delta(known, delta)
+        if known.version != version - 1:
+            del self._known[room_id]
+            return None
+        room = make(known)
         room.banned = bans_after(known.banned, bans)
         self._remember(room, touch=False)
         return room
