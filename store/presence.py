@@ -18,7 +18,7 @@ write its own back (`restore`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from store import people_lua, reads
 from store.keys import Keys
@@ -101,24 +101,21 @@ class RedisPresence:
         return frozenset(as_text(a) for a in apps)
 
     async def apps_of(self, users: Sequence[str]) -> dict[str, frozenset[str]]:
-        if not users:
-            return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for user in users:
-            pipe.hvals(self.keys.conns(user))
-        replies = await pipe.execute()
-        return {user: frozenset(as_text(a) for a in apps)
-                for user, apps in zip(users, replies, strict=True)}
+        replies = await self._each_user(users, "hvals")
+        return {user: frozenset(as_text(a) for a in apps) for user, apps in replies}
 
     async def nodes_of(self, users: Sequence[str]) -> dict[str, int]:
+        replies = await self._each_user(users, "hkeys")
+        return {user: _node_count(as_text(c) for c in conns) for user, conns in replies}
+
+    async def _each_user(self, users: Sequence[str], command: str) -> list[tuple[str, Any]]:
+        """`command` (a hash read) of each user's connections hash, in one pipeline."""
         if not users:
-            return {}
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for user in users:
-            pipe.hkeys(self.keys.conns(user))
-        replies = await pipe.execute()
-        return {user: _node_count(as_text(c) for c in conns)
-                for user, conns in zip(users, replies, strict=True)}
+            getattr(pipe, command)(self.keys.conns(user))
+        return list(zip(users, await pipe.execute(), strict=True))
 
     async def take_node(self, node_id: str) -> list[str]:
         """Remove a dead node's connections; returns the users who had some there."""
