@@ -104,7 +104,7 @@ class CallLeg:
         # Closes the leg unless it connects in time (CallMedia's connect_timeout).
         self.deadline: asyncio.TimerHandle | None = None
 
-    def connected(self) -> None:
+    def stop_deadline(self) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
@@ -273,7 +273,7 @@ class CallMedia:
         if not leg.live:
             return
         leg.live = False
-        leg.connected()  # no deadline left to run
+        leg.stop_deadline()
         if self.legs.get(leg.user) is leg:
             del self.legs[leg.user]
             other = self.other(leg.user)
@@ -293,7 +293,7 @@ class CallMedia:
 
     def _state_changed(self, leg: CallLeg, pc: RTCPeerConnection) -> None:
         if pc.connectionState == "connected":
-            leg.connected()
+            leg.stop_deadline()
         if pc.connectionState in ("failed", "closed") and leg.live and leg.peer is not None:
             log.info("call %s: %s's media connection %s", self.id, leg.user, pc.connectionState)
             self._detach(leg)
