@@ -131,16 +131,20 @@ export function unfollowed(s, user) {
 
 export function blocked(s, user) {
   const name = nameIn(s, user);
-  s.blocked.set(user, entry(user, name));
-  for (const map of [s.friends, s.following, s.followers]) map.delete(user);
+  markBlocked(s, user, name);
   return [notify(`${name} is blocked: no follows or calls between you. They are not told.`), render];
 }
 
 /** A block made elsewhere on the page (the meet panel), which told the user already. */
 export function blockedElsewhere(s, user, name) {
-  s.blocked.set(user, entry(user, name || nameIn(s, user)));
-  for (const map of [s.friends, s.following, s.followers]) map.delete(user);
+  markBlocked(s, user, name || nameIn(s, user));
   return [render];
+}
+
+// A block removes every follow between the two.
+function markBlocked(s, user, name) {
+  s.blocked.set(user, entry(user, name));
+  for (const map of [s.friends, s.following, s.followers]) map.delete(user);
 }
 
 export function unblocked(s, user) {
