@@ -26,21 +26,21 @@ def test_an_unknown_bench_is_refused_with_the_known_names() -> None:
     assert "unknown bench: nope" in result.stderr and "signaling" in result.stderr
 
 
-def test_room_changes_prints_a_row_per_room_size() -> None:
-    result = subprocess.run([sys.executable, "-m", "bench.room_changes", "--members", "8,50",
-                             "--repeat", "2"], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=120)
+def bench_rows(name: str, *args: str) -> list[list[str]]:
+    """A small run of `python -m bench.NAME`: the words of each line after its heading."""
+    result = subprocess.run([sys.executable, "-m", f"bench.{name}", *args], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    return [line.split() for line in result.stdout.splitlines()[1:]]
+
+
+def test_room_changes_prints_a_row_per_room_size() -> None:
+    rows = bench_rows("room_changes", "--members", "8,50", "--repeat", "2")
     assert [row[0] for row in rows] == ["8", "50"]
     assert all(int(row[2]) < int(row[1]) for row in rows)  # the delta is the smaller
 
 
 def test_follow_pages_prints_a_row_per_store_and_size() -> None:
-    result = subprocess.run([sys.executable, "-m", "bench.follow_pages", "--sizes", "20,300",
-                             "--pages", "5"], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    rows = bench_rows("follow_pages", "--sizes", "20,300", "--pages", "5")
     assert [(row[0], row[1]) for row in rows] == [
         ("memory", "20"), ("redis", "20"), ("memory", "300"), ("redis", "300")]

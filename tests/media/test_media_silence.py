@@ -8,6 +8,7 @@ import numpy as np
 
 from audio.constants import FRAME_SAMPLES, SAMPLE_RATE
 from audio.opus import OpusDecoder, OpusEncoder
+from media.rtp import PayloadSink
 from media.session import SILENT_TAIL_TICKS, RoomMixSession
 from media.tracks import Outgoing
 
@@ -35,13 +36,20 @@ def peak_hz(x: np.ndarray) -> float:
     return float(np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)[int(spectrum.argmax())])
 
 
-def test_silent_room_repeats_its_silence_and_wakes_on_sound() -> None:
+def host_and_listener() -> tuple[RoomMixSession, PayloadSink, Collect]:
+    """A room whose host is heard by one listener: the session, the host's input, what the
+    listener gets."""
     session = RoomMixSession("r1")
     inbound, sink = session.new_input("host")
     session.attach_input(inbound)
     session.set_heard(["host"])
     listener = Collect()
     session.attach_output("fan", listener)
+    return session, sink, listener
+
+
+def test_silent_room_repeats_its_silence_and_wakes_on_sound() -> None:
+    session, sink, listener = host_and_listener()
     encoder = OpusEncoder()
     seq = 0
 
@@ -77,12 +85,7 @@ def test_a_speaker_who_falls_silent_fades_out_without_a_click() -> None:
     # A tone that fades out over its last frame, then the packets of a muted microphone
     # (RFC 6464: digital silence). Opus frames overlap, so the first silent packet carries
     # the end of the fade: not decoding it would end the fade in a step (a click).
-    session = RoomMixSession("r1")
-    inbound, sink = session.new_input("host")
-    session.attach_input(inbound)
-    session.set_heard(["host"])
-    listener = Collect()
-    session.attach_output("fan", listener)
+    session, sink, listener = host_and_listener()
     encoder = OpusEncoder()
     quiet = np.zeros(FRAME_SAMPLES, dtype=np.int16)
     for seq in range(40):
